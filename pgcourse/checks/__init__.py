@@ -1,0 +1,13 @@
+"""Graded exercise checks. Each `check_NAME(fn)` prints a verdict and returns a `CheckResult`."""
+
+from pgcourse.checks.core import Case, CheckResult, Mistake, run_check, use_if_passed
+from pgcourse.checks.logderiv import (
+    check_bandit_pg_step,
+    check_score_function_estimate,
+    check_softmax_score,
+)
+
+__all__ = [
+    "Case", "CheckResult", "Mistake", "run_check", "use_if_passed",
+    "check_softmax_score", "check_score_function_estimate", "check_bandit_pg_step",
+]

@@ -1,0 +1,217 @@
+"""Interactive figures: ipywidgets controls + a matplotlib figure redrawn in place.
+
+Each widget keeps one `matplotlib.figure.Figure` whose artists are updated when a
+control changes, then re-rendered into one `ipywidgets.Output`. Tests drive a widget
+by setting a control's `.value` and reading the artists (see `bar_heights`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from pgcourse import logderiv
+
+BLUE, RED, GREY = "#1f77b4", "#d62728", "#7f7f7f"
+
+
+class FigureWidget:
+    """Base: holds `fig`, an Output to show it in, and the controls; `redraw()` re-renders in place."""
+
+    def __init__(self, fig: Figure):
+        import ipywidgets as w
+
+        self.fig = fig
+        self.output = w.Output()
+        self.controls: dict[str, w.Widget] = {}
+
+    def redraw(self) -> None:
+        from IPython.display import clear_output, display
+
+        with self.output:
+            clear_output(wait=True)
+            display(self.fig)
+
+    def _observe_all(self, callback) -> None:
+        for c in self.controls.values():
+            c.observe(lambda change: callback(), names="value")
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def _prob_axes(ax, k: int) -> None:
+    ax.set_xticks(range(k), [f"a{i + 1}" for i in range(k)])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("probability pi(a)")
+
+
+def plot_distribution_update(theta, a: int, G: float, lr: float) -> Figure:
+    """Static figure: pi before (blue) and after (red) one step theta += lr * G * grad log pi(a)."""
+    fig = Figure(figsize=(5.5, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    before = logderiv.softmax(theta)
+    after = logderiv.softmax(logderiv.bandit_pg_step(theta, a, G, lr))
+    x = np.arange(len(before))
+    ax.bar(x - 0.2, before, 0.4, color=BLUE, label="before")
+    ax.bar(x + 0.2, after, 0.4, color=RED, label="after")
+    _prob_axes(ax, len(before))
+    ax.set_title(f"sampled a{a + 1}, G = {G:g}, lr = {lr:g}: pi(a{a + 1}) {before[a]:.2f} -> {after[a]:.2f}")
+    ax.legend(loc="upper right")
+    return fig
+
+
+class DistributionUpdateWidget(FigureWidget):
+    """Sliders for the logits, the sampled action, the return G and the learning rate;
+    bars of pi before (blue) and after (red) one policy-gradient step."""
+
+    def __init__(self, n_actions: int = 3, theta=None, a: int = 0, G: float = 2.0, lr: float = 0.5):
+        import ipywidgets as w
+
+        if not 2 <= int(n_actions) <= 6:
+            raise ValueError(f"n_actions must be between 2 and 6, got {n_actions}")
+        k = int(n_actions)
+        theta = np.zeros(k) if theta is None else np.asarray(theta, dtype=float)
+        if theta.shape != (k,):
+            raise ValueError(f"theta must have shape ({k},), got {theta.shape}")
+        super().__init__(Figure(figsize=(6.5, 3.4), layout="constrained"))
+        self.k = k
+        for i in range(k):
+            self.controls[f"logit{i}"] = w.FloatSlider(value=float(theta[i]), min=-5, max=5, step=0.1,
+                                                       description=f"logit a{i + 1}")
+        self.controls["action"] = w.ToggleButtons(options=[(f"a{i + 1}", i) for i in range(k)], value=int(a),
+                                                  description="sampled")
+        self.controls["G"] = w.FloatSlider(value=G, min=-5, max=5, step=0.1, description="G (return)")
+        self.controls["lr"] = w.FloatSlider(value=lr, min=0.01, max=2.0, step=0.01, description="learning rate")
+        self.presets = w.Dropdown(
+            options=["uniform", "a1 favoured", "a3 nearly certain"], value=None, description="preset")
+        self.presets.observe(lambda ch: self.apply_preset(ch["new"]), names="value")
+
+        ax = self.ax = self.fig.add_subplot()
+        x = np.arange(k)
+        self.bars_before = ax.bar(x - 0.2, np.zeros(k), 0.4, color=BLUE, label="before")
+        self.bars_after = ax.bar(x + 0.2, np.zeros(k), 0.4, color=RED, label="after")
+        _prob_axes(ax, k)
+        ax.legend(loc="upper right")
+        self._observe_all(self.update)
+        self.widget = w.HBox([w.VBox([self.presets, *self.controls.values()]), self.output])
+        self.update()
+
+    def apply_preset(self, name: str | None) -> None:
+        logits = {"uniform": [0.0] * self.k,
+                  "a1 favoured": [2.0] + [0.0] * (self.k - 1),
+                  "a3 nearly certain": [0.0] * (self.k - 1) + [4.0]}.get(name)
+        if logits is None:
+            return
+        self._suspended = True  # one redraw for the whole preset, not one per slider
+        try:
+            for i, v in enumerate(logits):
+                self.controls[f"logit{i}"].value = v
+        finally:
+            self._suspended = False
+        self.update()
+
+    @property
+    def theta(self) -> np.ndarray:
+        return np.array([self.controls[f"logit{i}"].value for i in range(self.k)])
+
+    _suspended = False
+
+    def update(self) -> None:
+        if self._suspended:
+            return
+        a, G, lr = self.controls["action"].value, self.controls["G"].value, self.controls["lr"].value
+        theta = self.theta
+        before = logderiv.softmax(theta)
+        after = logderiv.softmax(logderiv.bandit_pg_step(theta, a, G, lr))
+        for bar, h in zip(self.bars_before, before):
+            bar.set_height(h)
+        for bar, h in zip(self.bars_after, after):
+            bar.set_height(h)
+        direction = "up" if after[a] > before[a] + 1e-12 else ("down" if after[a] < before[a] - 1e-12 else "unchanged")
+        self.ax.set_title(f"pi(a{a + 1}): {before[a]:.3f} -> {after[a]:.3f} ({direction})")
+        self.redraw()
+
+    def bar_heights(self) -> dict[str, np.ndarray]:
+        """The plotted probabilities: {'before': (K,), 'after': (K,)}."""
+        return {"before": np.array([b.get_height() for b in self.bars_before]),
+                "after": np.array([b.get_height() for b in self.bars_after])}
+
+
+class BanditLearningWidget(FigureWidget):
+    """Play through repeated sample-and-update on a bandit with known mean rewards.
+
+    Left: pi at the current step. Right: expected reward J(theta_t) against the step, with a marker.
+    The whole run is simulated when the learning rate or seed changes; Play scrubs through it.
+    """
+
+    def __init__(self, means=(1.0, 2.0, 3.0), steps: int = 300, lr: float = 0.1, seed: int = 0, noise: float = 1.0):
+        import ipywidgets as w
+
+        self.means = np.asarray(means, dtype=float)
+        if self.means.ndim != 1 or self.means.shape[0] < 2:
+            raise ValueError(f"means must list at least two arms' mean rewards, got {means!r}")
+        if int(steps) < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        self.steps, self.noise = int(steps), float(noise)
+        super().__init__(Figure(figsize=(9, 3.3), layout="constrained"))
+        self.controls["step"] = w.IntSlider(value=0, min=0, max=self.steps, description="step")
+        self.controls["lr"] = w.FloatLogSlider(value=lr, base=10, min=-3, max=0.5, step=0.05,
+                                               description="learning rate")
+        self.controls["seed"] = w.IntSlider(value=seed, min=0, max=20, description="seed")
+        self.play = w.Play(value=0, min=0, max=self.steps, step=2, interval=60, description="play")
+        w.jslink((self.play, "value"), (self.controls["step"], "value"))
+
+        k = self.means.shape[0]
+        self.ax_pi, self.ax_j = self.fig.subplots(1, 2)
+        self.bars = self.ax_pi.bar(np.arange(k), np.zeros(k), color=BLUE)
+        _prob_axes(self.ax_pi, k)
+        self.ax_pi.set_xticks(range(k), [f"a{i + 1}\nmean {m:g}" for i, m in enumerate(self.means)])
+        (self.curve,) = self.ax_j.plot([], [], color=BLUE, label="J(theta) = sum pi(a) mean(a)")
+        (self.marker,) = self.ax_j.plot([], [], "o", color=RED)
+        self.ax_j.axhline(self.means.max(), color=GREY, ls="--", label="best arm")
+        self.ax_j.set_xlim(0, self.steps)
+        lo, hi = self.means.min(), self.means.max()
+        pad = 0.05 * (hi - lo) + 1e-9
+        self.ax_j.set_ylim(lo - pad, hi + pad)
+        self.ax_j.set_xlabel("update step")
+        self.ax_j.set_ylabel("expected reward")
+        self.ax_j.legend(loc="lower right")
+        self.controls["lr"].observe(lambda ch: self.simulate(), names="value")
+        self.controls["seed"].observe(lambda ch: self.simulate(), names="value")
+        self.controls["step"].observe(lambda ch: self.show_step(), names="value")
+        self.widget = w.VBox([w.HBox([self.play, self.controls["step"]]),
+                              w.HBox([self.controls["lr"], self.controls["seed"]]), self.output])
+        self.simulate()
+
+    def simulate(self) -> None:
+        self.trajectory = logderiv.simulate_bandit_learning(
+            self.means, self.controls["lr"].value, self.steps, self.controls["seed"].value, self.noise)
+        self.show_step()
+
+    def show_step(self) -> None:
+        t = self.controls["step"].value
+        traj = self.trajectory
+        for bar, h in zip(self.bars, traj["pi"][t]):
+            bar.set_height(h)
+        self.curve.set_data(np.arange(t + 1), traj["expected"][: t + 1])
+        self.marker.set_data([t], [traj["expected"][t]])
+        self.ax_pi.set_title(f"policy after {t} updates")
+        self.ax_j.set_title(f"J = {traj['expected'][t]:.2f} (best {self.means.max():g})")
+        self.redraw()
+
+    def bar_heights(self) -> np.ndarray:
+        """The plotted probabilities at the current step, shape (K,)."""
+        return np.array([b.get_height() for b in self.bars])
+
+
+def distribution_update_widget(**kwargs) -> DistributionUpdateWidget:
+    """Lesson 1's one-step widget (see `DistributionUpdateWidget`)."""
+    return DistributionUpdateWidget(**kwargs)
+
+
+def bandit_learning_widget(**kwargs) -> BanditLearningWidget:
+    """Lesson 1's Play widget (see `BanditLearningWidget`)."""
+    return BanditLearningWidget(**kwargs)
