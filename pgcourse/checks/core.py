@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-NOT_ATTEMPTED = "not attempted"
+NOT_ATTEMPTED = "not attempted yet"
 PASSED = "passed"
 FAILED = "failed"
 
@@ -189,7 +189,7 @@ def _grade(name, student_fn, reference, cases, mistakes, arg_names, atol, rtol, 
         try:
             got = _call(student_fn, case)
         except NotImplementedError:
-            return CheckResult(name, NOT_ATTEMPTED, "not attempted yet: replace `raise NotImplementedError` with your code")
+            return CheckResult(name, NOT_ATTEMPTED, "Replace `raise NotImplementedError` in your function with your code, run its cell, then run this check again")
         except Exception as exc:
             return CheckResult(
                 name, FAILED, f"{where} raised an error.\n  inputs: {inputs}\n  error: {_error_summary(exc)}",
@@ -199,21 +199,44 @@ def _grade(name, student_fn, reference, cases, mistakes, arg_names, atol, rtol, 
         reason = cmp(expected, got)
         if reason is None:
             continue
-        hint, mistake = "", None
-        for m in mistakes:
-            try:
-                if _matches(_call(m.fn, case), got, atol, rtol):
-                    hint, mistake = m.hint, m.name
-                    break
-            except Exception:
-                continue
-        if not hint:
-            hint = generic_hint
+        m = _diagnose(student_fn, case, got, cases, mistakes, atol, rtol)
+        hint, mistake = (m.hint, m.name) if m else (generic_hint, None)
         msg = (
             f"{where}: {reason.rstrip('.?')}.\n  inputs:   {inputs}\n  expected: {_short(expected)}\n  got:      {_short(got)}"
         )
         return CheckResult(name, FAILED, msg, hint=hint, mistake=mistake, n_cases=i)
     return CheckResult(name, PASSED, f"all {len(cases)} cases match the reference", n_cases=len(cases))
+
+
+def _diagnose(student_fn, case, got, cases, mistakes, atol, rtol) -> Mistake | None:
+    """The catalogued mistake that reproduces the student's answer on the failing case and,
+    among those, on the most of the other cases (one case alone can be ambiguous)."""
+    candidates = []
+    for m in mistakes:
+        try:
+            if _matches(_call(m.fn, case), got, atol, rtol):
+                candidates.append(m)
+        except Exception:
+            continue
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    student_out = []
+    for c in cases:
+        try:
+            student_out.append(_call(student_fn, c))
+        except Exception:
+            student_out.append(None)
+
+    def score(m: Mistake) -> int:
+        n = 0
+        for c, out in zip(cases, student_out):
+            try:
+                n += out is not None and _matches(_call(m.fn, c), out, atol, rtol)
+            except Exception:
+                pass
+        return n
+
+    return max(candidates, key=score)  # ties keep catalogue order
 
 
 def format_result(r: CheckResult) -> str:
