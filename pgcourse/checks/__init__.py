@@ -6,8 +6,12 @@ from pgcourse.checks.logderiv import (
     check_score_function_estimate,
     check_softmax_score,
 )
+from pgcourse.checks.reinforce import check_reinforce_loss, check_reward_to_go, check_reward_to_go_episodes
+from pgcourse.checks.baselines import check_baseline_loss, check_gradient_variance, check_optimal_baseline
 
 __all__ = [
     "Case", "CheckResult", "Mistake", "run_check", "use_if_passed",
     "check_softmax_score", "check_score_function_estimate", "check_bandit_pg_step",
+    "check_reward_to_go", "check_reward_to_go_episodes", "check_reinforce_loss",
+    "check_baseline_loss", "check_gradient_variance", "check_optimal_baseline",
 ]

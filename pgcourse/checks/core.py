@@ -75,11 +75,15 @@ class CheckResult:
 
 
 def _short(x: Any, limit: int = 120) -> str:
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k}: {_short(v, limit // 2)}" for k, v in x.items()) + "}"
     if callable(x) and not isinstance(x, np.ndarray):
         return getattr(x, "__name__", "a function")
     if isinstance(x, (bool, int, np.integer)):
         return repr(int(x)) if not isinstance(x, bool) else repr(x)
     arr = _to_numpy(x)
+    if isinstance(arr, np.ndarray) and arr.ndim == 0:
+        return f"{float(arr):.6g}"
     if isinstance(arr, np.ndarray):
         s = np.array2string(arr, precision=4, suppress_small=True, threshold=12, max_line_width=limit)
         s = s.replace("\n", " ")
@@ -111,6 +115,14 @@ def _to_numpy(x: Any) -> Any:
 
 def compare(expected: Any, got: Any, atol: float = 1e-6, rtol: float = 1e-5) -> str | None:
     """Return None when `got` matches `expected`, else a short reason (type, shape, NaN, values)."""
+    if isinstance(expected, dict):
+        if not isinstance(got, dict) or set(got) != set(expected):
+            return f"expected the parts {sorted(expected)}, got {type(got).__name__}"
+        for key in expected:
+            reason = compare(expected[key], got[key], atol, rtol)
+            if reason is not None:
+                return f"{key}: {reason}"
+        return None
     exp = _to_numpy(expected)
     if got is None:
         return "your function returned None (did you forget the `return` statement?)"

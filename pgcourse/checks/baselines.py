@@ -1,0 +1,138 @@
+"""Graded checks for lesson 3 (baselines): the baseline-subtracted loss, gradient variance, the optimal baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pgcourse import baselines, losses
+from pgcourse.checks.core import Case, CheckResult, Mistake, compare, random_cases, run_check
+from pgcourse.checks.reinforce import _probed
+
+# --- baseline_loss --------------------------------------------------------------------------------
+
+BASELINE_LOSS_MISTAKES = [
+    Mistake("baseline added", lambda logp, ret, val: -(logp * (ret + val).detach()).mean(),
+            "subtract the baseline: the advantage is ret - val, how much better than expected the step went"),
+    Mistake("wrong sign", lambda logp, ret, val: (logp * (ret - val).detach()).mean(),
+            "wrong sign: the loss is MINUS logp * (ret - val), so that minimising it ascends J"),
+    Mistake("value not detached", lambda logp, ret, val: -(logp * (ret.detach() - val)).mean(),
+            "detach the advantage: the policy loss must not push gradients into the value network "
+            "(the critic learns from its own loss)"),
+    Mistake("baseline ignored", lambda logp, ret, val: -(logp * ret.detach()).mean(),
+            "you did not use the baseline: weight logp by ret - val"),
+    Mistake("reversed advantage", lambda logp, ret, val: -(logp * (val - ret).detach()).mean(),
+            "the advantage is ret - val, not val - ret: better-than-expected steps must be pushed up"),
+]
+
+
+def _bl_cases() -> list[Case]:
+    hand = [
+        Case((np.log(np.array([0.5, 0.25])), np.array([2.0, 1.0]), np.array([1.5, 1.5])), label="two steps"),
+        Case((np.array([-1.0, -2.0, -0.5]), np.array([3.0, -1.0, 0.0]), np.array([1.0, 1.0, 1.0])),
+             label="constant baseline"),
+    ]
+
+    def make(rng):
+        n = int(rng.integers(2, 50))
+        return Case((-rng.exponential(1.0, size=n), rng.normal(5, 5, size=n), rng.normal(4, 3, size=n)),
+                    label="random batch")
+
+    return hand + random_cases(make, 15, seed=31)
+
+
+def check_baseline_loss(student_fn) -> CheckResult:
+    """Grade `baseline_loss(logp, ret, val) -> scalar`: value and gradients on logp, ret and val."""
+    if not callable(student_fn):
+        return run_check("check_baseline_loss", student_fn, None, [])
+    return run_check("check_baseline_loss", _probed(student_fn), _probed(losses.baseline_loss), _bl_cases(),
+                     [Mistake(m.name, _probed(m.fn), m.hint) for m in BASELINE_LOSS_MISTAKES],
+                     arg_names=("logp", "ret", "val"),
+                     generic_hint="adv = (ret - val).detach(); loss = -(logp * adv).mean()")
+
+
+# --- gradient_variance ----------------------------------------------------------------------------
+
+def _ddof1(grads):
+    g = np.asarray(grads, float)
+    return float(((g - g.mean(0)) ** 2).sum(1).sum() / (g.shape[0] - 1))
+
+
+def _variance_compare(expected, got):
+    """Accept the 1/B and the unbiased 1/(B-1) forms alike."""
+    reason = compare(expected[0], got)
+    if reason is None or compare(expected[1], got) is None:
+        return None
+    return reason
+
+
+GRAD_VAR_MISTAKES = [
+    Mistake("per-parameter variances not summed", lambda g: np.asarray(g).var(axis=0),
+            "return one number: sum the per-parameter variances (the trace of the covariance)"),
+    Mistake("not centred", lambda g: float((np.asarray(g) ** 2).sum(1).mean()),
+            "subtract the mean gradient first: variance is E||g - E[g]||^2, not E||g||^2"),
+    Mistake("variance of the norm", lambda g: float(np.linalg.norm(g, axis=1).var()),
+            "that is the variance of the gradient's length; we want E||g - E[g]||^2 over all components"),
+    Mistake("variance over the wrong axis", lambda g: float(np.asarray(g).var(axis=1).sum()),
+            "axis 0 indexes the B estimates, axis 1 the parameters: take the variance over axis 0"),
+    Mistake("variance of the mean", lambda g: float(np.asarray(g).var(axis=0).sum() / len(g)),
+            "you divided by B once more: that is the variance of the average of the B estimates, not of one estimate"),
+]
+
+
+def _gv_cases() -> list[Case]:
+    hand = [
+        Case((np.array([[1.0, 0.0], [-1.0, 0.0]]),), label="two estimates, variance 1"),
+        Case((np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]),), label="identical estimates: 0"),
+        Case((np.array([[0.0, 0.0], [2.0, 2.0], [4.0, -2.0], [2.0, 0.0]]),), label="four estimates"),
+    ]
+
+    def make(rng):
+        b, p = int(rng.integers(3, 40)), int(rng.integers(2, 10))
+        return Case((rng.normal(rng.normal(0, 1, size=p), rng.uniform(0.1, 3, size=p), size=(b, p)),),
+                    label="random estimates")
+
+    return hand + random_cases(make, 15, seed=32)
+
+
+def check_gradient_variance(student_fn) -> CheckResult:
+    """Grade `gradient_variance(grads (B, P)) -> float`, the total variance E||g - E[g]||^2."""
+    def reference(grads):
+        return (baselines.gradient_variance(grads), _ddof1(grads))
+
+    return run_check("check_gradient_variance", student_fn, reference, _gv_cases(), GRAD_VAR_MISTAKES,
+                     arg_names=("grads",), compare_fn=_variance_compare,
+                     generic_hint="((grads - grads.mean(axis=0))**2).sum(axis=1).mean(): one float")
+
+
+# --- optimal_baseline -----------------------------------------------------------------------------
+
+OPT_MISTAKES = [
+    Mistake("plain mean return", lambda w, G: float(np.mean(G)),
+            "that is the mean return, a good baseline but not the optimal one: weight each return by |grad log p|^2"),
+    Mistake("weights not squared", lambda w, G: float((np.sqrt(w) * G).sum() / np.sqrt(w).sum()),
+            "weight by the SQUARED norm |grad log p|^2 (the input is already squared: use it as it is)"),
+    Mistake("ratio inverted", lambda w, G: float(np.sum(w) / np.sum(w * G)),
+            "the ratio is inverted: b* = E[|g|^2 G] / E[|g|^2]"),
+    Mistake("not normalised", lambda w, G: float(np.mean(np.asarray(w) * G)),
+            "divide by E[|grad log p|^2]: b* = E[|g|^2 G] / E[|g|^2] is a weighted average of returns"),
+]
+
+
+def _opt_cases() -> list[Case]:
+    hand = [
+        Case((np.array([1.0, 1.0]), np.array([2.0, 4.0])), label="equal weights: the mean, 3"),
+        Case((np.array([3.0, 1.0]), np.array([0.0, 4.0])), label="weights 3 and 1: 1"),
+    ]
+
+    def make(rng):
+        n = int(rng.integers(2, 40))
+        return Case((rng.exponential(2.0, size=n), rng.normal(20, 10, size=n)), label="random episodes")
+
+    return hand + random_cases(make, 15, seed=33)
+
+
+def check_optimal_baseline(student_fn) -> CheckResult:
+    """Grade `optimal_baseline(score_sq_norm (N,), ret (N,)) -> float`."""
+    return run_check("check_optimal_baseline", student_fn, baselines.optimal_baseline, _opt_cases(), OPT_MISTAKES,
+                     arg_names=("score_sq_norm", "ret"),
+                     generic_hint="b* = (score_sq_norm * ret).sum() / score_sq_norm.sum()")

@@ -1,0 +1,45 @@
+"""The policy-gradient losses of lessons 2 and 3, written so autograd's descent is ascent on J.
+
+Shapes: `logp` (B,) log-probabilities of the taken actions (with gradient), `ret` (B,) reward-to-go,
+`val` (B,) value estimates; B is the number of steps in the batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _check_same_shape(**tensors: torch.Tensor) -> None:
+    shapes = {k: tuple(v.shape) for k, v in tensors.items()}
+    for k, v in tensors.items():
+        if not isinstance(v, torch.Tensor):
+            raise ValueError(f"{k} must be a torch.Tensor, got {type(v).__name__}")
+    if len(set(shapes.values())) != 1 or next(iter(shapes.values())) == ():
+        raise ValueError(f"expected 1-D tensors of one shape (B,), got {shapes}")
+    if len(next(iter(shapes.values()))) != 1:
+        raise ValueError(f"expected 1-D tensors of shape (B,), got {shapes}")
+
+
+def reinforce_loss(logp: torch.Tensor, ret: torch.Tensor) -> torch.Tensor:
+    """-(logp * ret).mean(): minimising it ascends the REINFORCE estimate of grad J.
+
+    Returns are data (weights), so they are detached: no gradient flows into them.
+    """
+    _check_same_shape(logp=logp, ret=ret)
+    return -(logp * ret.detach()).mean()
+
+
+def baseline_loss(logp: torch.Tensor, ret: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
+    """-(logp * (ret - val)).mean() with the advantage adv = ret - val detached.
+
+    The baseline only reweights steps; the critic is trained by its own loss, not through this one.
+    """
+    _check_same_shape(logp=logp, ret=ret, val=val)
+    adv = (ret - val).detach()
+    return -(logp * adv).mean()
+
+
+def value_loss(val: torch.Tensor, ret: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the value estimates against the (detached) returns."""
+    _check_same_shape(val=val, ret=ret)
+    return ((val - ret.detach()) ** 2).mean()
