@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from pgcourse import logderiv
 
-BLUE, RED, GREY = "#1f77b4", "#d62728", "#7f7f7f"
+BLUE, RED, GREY, GREEN = "#1f77b4", "#d62728", "#7f7f7f", "#2ca02c"
 
 
 class FigureWidget:
@@ -215,3 +215,78 @@ def distribution_update_widget(**kwargs) -> DistributionUpdateWidget:
 def bandit_learning_widget(**kwargs) -> BanditLearningWidget:
     """Lesson 1's Play widget (see `BanditLearningWidget`)."""
     return BanditLearningWidget(**kwargs)
+
+
+class AdvantageWidget(FigureWidget):
+    """Lesson 3: one state's Q(s, a) per action against V(s) = sum_a pi(a|s) Q(s, a).
+
+    Left: Q bars, green above the V line (positive advantage), red below. Right: the exact
+    policy gradient on each logit, pi(a) * (Q(a) - V), i.e. which actions an update pushes up or down.
+    Sliders set the policy's logits; V moves with them.
+    """
+
+    def __init__(self, q_values=(1.0, 3.0, 2.0), theta=None):
+        import ipywidgets as w
+
+        self.q = np.asarray(q_values, dtype=float)
+        if self.q.ndim != 1 or not 2 <= self.q.shape[0] <= 6 or not np.all(np.isfinite(self.q)):
+            raise ValueError(f"q_values must list 2 to 6 finite action values, got {q_values!r}")
+        k = self.k = self.q.shape[0]
+        theta = np.zeros(k) if theta is None else np.asarray(theta, dtype=float)
+        if theta.shape != (k,):
+            raise ValueError(f"theta must have shape ({k},), got {theta.shape}")
+        super().__init__(Figure(figsize=(9, 3.3), layout="constrained"))
+        for i in range(k):
+            self.controls[f"logit{i}"] = w.FloatSlider(value=float(theta[i]), min=-5, max=5, step=0.1,
+                                                       description=f"logit a{i + 1}")
+        self.ax_q, self.ax_g = self.fig.subplots(1, 2)
+        x = np.arange(k)
+        self.q_bars = self.ax_q.bar(x, self.q, color=GREY)
+        self.v_line = self.ax_q.axhline(0.0, color="black", ls="--", label="V(s) = sum pi(a) Q(s,a)")
+        lo, hi = min(0.0, self.q.min()), max(0.0, self.q.max())
+        pad = 0.15 * (hi - lo) + 1e-9
+        self.ax_q.set_ylim(lo - pad, hi + pad)
+        self.ax_q.set_xticks(x, [f"a{i + 1}" for i in range(k)])
+        self.ax_q.set_ylabel("Q(s, a)")
+        self.ax_q.legend(loc="upper left", fontsize=8)
+        self.grad_bars = self.ax_g.bar(x, np.zeros(k), color=GREY)
+        self.ax_g.axhline(0.0, color="black", lw=0.8)
+        span = (self.q.max() - self.q.min()) / 2 + 1e-9
+        self.ax_g.set_ylim(-span, span)  # |pi(a) (Q(a) - V)| <= (max Q - min Q) / 2... bounded by the Q range
+        self.ax_g.set_xticks(x, [f"a{i + 1}" for i in range(k)])
+        self.ax_g.set_ylabel("pi(a) * (Q(s,a) - V(s))")
+        self._observe_all(self.update)
+        self.widget = w.HBox([w.VBox(list(self.controls.values())), self.output])
+        self.update()
+
+    @property
+    def theta(self) -> np.ndarray:
+        return np.array([self.controls[f"logit{i}"].value for i in range(self.k)])
+
+    def update(self) -> None:
+        pi = logderiv.softmax(self.theta)
+        v = float(pi @ self.q)
+        adv = self.q - v
+        grad = pi * adv
+        self.v_line.set_ydata([v, v])
+        for bar, a in zip(self.q_bars, adv):
+            bar.set_color(GREEN if a > 0 else (RED if a < 0 else GREY))
+        for bar, g in zip(self.grad_bars, grad):
+            bar.set_height(g)
+            bar.set_color(GREEN if g > 0 else (RED if g < 0 else GREY))
+        probs = ", ".join(f"{p:.2f}" for p in pi)
+        self.ax_q.set_title(f"pi = ({probs}), V(s) = {v:.2f}")
+        self.ax_g.set_title(f"gradient on each logit (largest |push| {np.abs(grad).max():.2g})")
+        self.redraw()
+
+    def state(self) -> dict[str, np.ndarray | float]:
+        """What is plotted: {'pi': (K,), 'V': float, 'adv': (K,), 'grad': (K,), 'colors': list}."""
+        pi = logderiv.softmax(self.theta)
+        return {"pi": pi, "V": float(self.v_line.get_ydata()[0]), "adv": self.q - float(self.v_line.get_ydata()[0]),
+                "grad": np.array([b.get_height() for b in self.grad_bars]),
+                "colors": [b.get_facecolor() for b in self.q_bars]}
+
+
+def advantage_widget(**kwargs) -> AdvantageWidget:
+    """Lesson 3's advantage widget (see `AdvantageWidget`)."""
+    return AdvantageWidget(**kwargs)

@@ -68,3 +68,22 @@ def test_widget_arguments_are_validated():
         distribution_update_widget(n_actions=1)
     with pytest.raises(ValueError, match="means"):
         bandit_learning_widget(means=(1.0,))
+
+
+def test_advantage_widget_colours_and_gradient_follow_the_policy():
+    from pgcourse.widgets import GREEN, RED, advantage_widget
+    from matplotlib.colors import to_rgba
+
+    w = advantage_widget(q_values=(1.0, 3.0, 2.0))
+    s = w.state()
+    assert s["V"] == pytest.approx(2.0)
+    assert s["colors"][0] == to_rgba(RED) and s["colors"][1] == to_rgba(GREEN)
+    np.testing.assert_allclose(s["grad"], [-1 / 3, 1 / 3, 0.0], atol=1e-12)
+    w.controls["logit1"].value = 5.0          # nearly always the best action: V rises toward 3
+    s = w.state()
+    assert s["V"] > 2.9 and s["colors"][2] == to_rgba(RED)   # a3 is now below average
+    assert s["grad"].sum() == pytest.approx(0.0, abs=1e-12)  # softmax gradients sum to zero
+    for v in (-5.0, 5.0):
+        for i in range(3):
+            w.controls[f"logit{i}"].value = v if i == 0 else -v
+            assert np.all(np.isfinite(w.state()["grad"]))
