@@ -1,0 +1,409 @@
+"""Helpers for the end-to-end JupyterLab test (tests/test_browser.py).
+
+* `jupyter_lab(root_dir, tmp_dir)`: a context manager that runs an isolated
+  JupyterLab server on 127.0.0.1 (free port, random token, its own config,
+  data, runtime, settings and workspace dirs, autosave off so notebooks on
+  disk are never modified) and always stops it, kernels included.
+* `write_demo_notebook(path)`: a small notebook with the same kind of widget
+  as lesson 1 (sliders + an Output showing a matplotlib PNG), used to check
+  the harness itself.
+* JavaScript snippets evaluated in the page by the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+CHROMIUM = os.environ.get("PGCOURSE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+
+# JupyterLab user settings: never autosave (the committed notebook must stay
+# output-free), render every cell (no windowing, so the DOM holds all cells),
+# no news / update toasts over the page.
+LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {
+        "autosave": False,
+    },
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+        "windowingMode": "none",
+    },
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LabServer:
+    proc: subprocess.Popen
+    port: int
+    token: str
+    root_dir: Path
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        sep = "&" if "?" in path else "?"
+        return f"{self.base_url}/{path.lstrip('/')}{sep}token={self.token}"
+
+    def api(self, path: str, method: str = "GET", timeout: float = 10):
+        req = urllib.request.Request(
+            f"{self.base_url}/api/{path.lstrip('/')}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
+            data=b"" if method == "POST" else None,
+        )
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            body = resp.read()
+        return json.loads(body) if body else None
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no server log)"
+        return "\n".join(lines[-n:])
+
+    def session_kernel(self, notebook_rel: str):
+        """The kernel model of the session running `notebook_rel`, or None."""
+        for s in self.api("sessions"):
+            if s.get("path") == notebook_rel and s.get("kernel"):
+                return s["kernel"]
+        return None
+
+    def wait_kernel_idle(self, notebook_rel: str, timeout: float = 90,
+                         stable: float = 1.0) -> dict:
+        """Wait until the notebook's kernel reports `idle` for `stable` s."""
+        deadline = time.monotonic() + timeout
+        idle_since = None
+        kernel = None
+        while time.monotonic() < deadline:
+            kernel = self.session_kernel(notebook_rel)
+            if kernel and kernel.get("execution_state") == "idle":
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since >= stable:
+                    return kernel
+            else:
+                idle_since = None
+            time.sleep(0.25)
+        raise TimeoutError(
+            f"kernel for {notebook_rel} not idle after {timeout:.0f} s "
+            f"(last seen: {kernel!r}); server log:\n{self.log_tail()}")
+
+
+def _start(root_dir: Path, tmp_dir: Path, port: int, token: str) -> LabServer:
+    home = tmp_dir / "jupyter"
+    dirs = {name: home / name for name in
+            ("config", "data", "runtime", "settings", "workspaces", "ipython",
+             "checkpoints")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    for rel, content in LAB_SETTINGS.items():
+        p = dirs["settings"] / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(content))
+
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(dirs["config"]),
+        JUPYTER_DATA_DIR=str(dirs["data"]),
+        JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
+        JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
+        JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
+        IPYTHONDIR=str(dirs["ipython"]),
+        PYTHONUNBUFFERED="1",
+    )
+    # The widget shows figures through the inline backend: a backend forced
+    # by the environment (MPLBACKEND=Agg in CI, say) would disable it.
+    env.pop("MPLBACKEND", None)
+
+    cmd = [
+        sys.executable, "-m", "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={root_dir}",
+        "--ServerApp.terminals_enabled=False",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        f"--LabApp.user_settings_dir={dirs['settings']}",
+        f"--LabApp.workspaces_dir={dirs['workspaces']}",
+        "--MappingKernelManager.default_kernel_name=python3",
+        # JupyterLab checkpoints a notebook when it opens it: keep that out
+        # of the repo (an absolute dir replaces .ipynb_checkpoints/).
+        f"--FileCheckpoints.checkpoint_dir={dirs['checkpoints']}",
+    ]
+    log_path = tmp_dir / f"jupyterlab-{port}.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        cmd, cwd=root_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    return LabServer(proc, port, token, Path(root_dir), log_path)
+
+
+def _wait_ready(server: LabServer, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            return False
+        try:
+            server.api("status", timeout=2)
+            return True
+        except (urllib.error.URLError, ConnectionError, OSError, ValueError):
+            time.sleep(0.25)
+    raise TimeoutError(f"JupyterLab did not answer within {timeout:.0f} s; "
+                       f"log:\n{server.log_tail()}")
+
+
+def stop(server: LabServer) -> None:
+    """Shut the server down (kernels first), then make sure its process
+    group is gone."""
+    proc = server.proc
+    if proc.poll() is None:
+        with contextlib.suppress(Exception):
+            server.api("shutdown", method="POST", timeout=5)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+    # Kernels are in the server's process group: end any that outlived it.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def jupyter_lab(root_dir: Path, tmp_dir: Path, start_timeout: float = 60):
+    """Run JupyterLab serving `root_dir`; yields a LabServer; always stops."""
+    token = secrets.token_hex(24)
+    last_log = ""
+    for _attempt in range(3):  # a free port may be taken before we bind it
+        server = _start(Path(root_dir), Path(tmp_dir), free_port(), token)
+        try:
+            if _wait_ready(server, start_timeout):
+                break
+            last_log = server.log_tail()
+        except BaseException:
+            stop(server)
+            raise
+        stop(server)
+    else:
+        raise RuntimeError(f"JupyterLab failed to start; log:\n{last_log}")
+    try:
+        yield server
+    finally:
+        stop(server)
+
+
+def code_cells_with_source(path: Path) -> int:
+    nb = nbformat.read(path, as_version=4)
+    return sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
+
+
+def write_demo_notebook(path: Path) -> Path:
+    """A stand-in for lesson 1's distribution-update widget."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3 (ipykernel)",
+        "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Demo: softmax update widget"),
+        nbformat.v4.new_code_cell(
+            "import sys\nprint('kernel prefix:', sys.prefix)"),
+        nbformat.v4.new_code_cell(
+            "import ipywidgets as w, matplotlib.pyplot as plt, numpy as np\n"
+            "from IPython.display import display\n"
+            "G = w.FloatSlider(value=2.0, min=-5.0, max=5.0, step=0.5, "
+            "description='G (return)')\n"
+            "eta = w.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.05, "
+            "description='eta')\n"
+            "out = w.Output()\n"
+            "def draw(*_):\n"
+            "    theta = np.array([0.0, 0.0])\n"
+            "    p = np.exp(theta) / np.exp(theta).sum()\n"
+            "    grad = np.eye(2)[0] - p\n"
+            "    q = np.exp(theta + eta.value * G.value * grad)\n"
+            "    q /= q.sum()\n"
+            "    fig, ax = plt.subplots(figsize=(4, 2.5))\n"
+            "    ax.bar([0, 1], p, width=0.4, label='before')\n"
+            "    ax.bar([0.4, 1.4], q, width=0.4, label='after')\n"
+            "    ax.set_ylim(0, 1); ax.legend()\n"
+            "    with out:\n"
+            "        out.clear_output(wait=True)\n"
+            "        display(fig)\n"
+            "    plt.close(fig)\n"
+            "G.observe(draw, 'value'); eta.observe(draw, 'value')\n"
+            "draw()\n"
+            "w.HBox([w.VBox([G, eta]), out])"),
+        nbformat.v4.new_code_cell("assert 1 + 1 == 2"),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+# ---------------------------------------------------------------- page JS
+
+# Execution state of the open notebook: prompts, and errors found in the
+# model (error outputs) and in the DOM (tracebacks on stderr, widgets that
+# failed to render). Cells tagged `raises-exception` are allowed to fail.
+JS_NOTEBOOK_STATE = r"""
+() => {
+  const app = window.jupyterapp;
+  const panel = app && app.shell.currentWidget;
+  const nb = panel && panel.content;
+  if (!nb || !nb.widgets) return {ready: false};
+  const state = {ready: true, prompts: [], errors: [], executed: 0, busy: 0};
+  nb.widgets.forEach((cell, i) => {
+    const model = cell.model;
+    if (model.type !== 'code') return;
+    const prompt = cell.node.querySelector('.jp-InputPrompt');
+    const text = prompt ? prompt.textContent.trim() : '';
+    state.prompts.push(text);
+    if (text.includes('*')) state.busy += 1;
+    if (/\[\d+\]/.test(text)) state.executed += 1;
+    const tags = (model.getMetadata ? model.getMetadata('tags') : null) || [];
+    if (tags.includes('raises-exception')) return;
+    const outputs = model.outputs.toJSON();
+    for (const o of outputs) {
+      if (o.output_type === 'error') {
+        state.errors.push(`cell ${i}: ${o.ename}: ${o.evalue}`);
+      }
+    }
+    for (const el of cell.node.querySelectorAll(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .jp-RenderedText')) {
+      const t = el.textContent || '';
+      if (t.includes('Traceback')) {
+        state.errors.push(`cell ${i}: ${t.slice(0, 2000)}`);
+      }
+    }
+    const txt = cell.node.querySelector('.jp-OutputArea') ?
+        cell.node.querySelector('.jp-OutputArea').textContent : '';
+    if (txt.includes('Error displaying widget') || txt.includes('Failed to load model')) {
+      state.errors.push(`cell ${i}: widget failed to render: ${txt.slice(0, 500)}`);
+    }
+  });
+  state.errors = [...new Set(state.errors)];
+  return state;
+}
+"""
+
+# Mark the widget box holding the slider labelled `label` and its Output
+# (the nearest ancestor of the slider that also holds an Output widget with
+# an image). Returns the slider's readout or null.
+JS_MARK_WIDGET = r"""
+(label) => {
+  document.querySelectorAll('[data-pgtest]').forEach(
+      e => e.removeAttribute('data-pgtest'));
+  const labels = [...document.querySelectorAll(
+      '.jp-NotebookPanel:not(.lm-mod-hidden) .widget-slider .widget-label')]
+      .filter(l => l.textContent.trim() === label);
+  for (const l of labels) {
+    const slider = l.closest('.widget-slider');
+    let node = slider.parentElement;
+    while (node && !node.classList.contains('jp-Cell')) {
+      if (node.querySelector('.widget-output .jp-OutputArea img')) {
+        node.setAttribute('data-pgtest', 'widget');
+        slider.setAttribute('data-pgtest', 'slider');
+        const r = slider.querySelector('.widget-readout');
+        return r ? r.textContent.trim() : '';
+      }
+      node = node.parentElement;
+    }
+  }
+  return null;
+}
+"""
+
+JS_OUTPUT_TEXT = r"""
+() => [...document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]
+    .map(e => e.textContent || '').join('\n')
+"""
+
+# Collect stderr and errors the kernel sends outside any cell execution (a
+# widget callback that raises prints its traceback there, to no cell).
+JS_WATCH_IOPUB = r"""
+() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const kernel = panel.sessionContext.session.kernel;
+  window.__pgtestIopub = [];
+  kernel.iopubMessage.connect((_, msg) => {
+    const parent = msg.parent_header && msg.parent_header.msg_type;
+    if (parent === 'execute_request') return;  // shown in the cells
+    const t = msg.header.msg_type, c = msg.content;
+    if (t === 'error') {
+      window.__pgtestIopub.push({error: true,
+          text: `${c.ename}: ${c.evalue}\n` + (c.traceback || []).join('\n')});
+    } else if (t === 'stream' && c.name === 'stderr') {
+      window.__pgtestIopub.push({error: false, text: c.text});
+    }
+  });
+  return true;
+}
+"""
+
+JS_IOPUB_ERRORS = r"""
+() => (window.__pgtestIopub || [])
+    .filter(m => m.error || m.text.includes('Traceback'))
+    .map(m => m.text.replace(/\x1b\[[0-9;]*m/g, ''))
+"""
+
+JS_WIDGET_IMAGES = r"""
+() => [...document.querySelectorAll(
+    '[data-pgtest="widget"] .widget-output .jp-OutputArea img')]
+    .map(i => i.getAttribute('src') || '')
+"""
+
+JS_WIDGET_TEXT_ERRORS = r"""
+() => [...document.querySelectorAll(
+    '[data-pgtest="widget"] .widget-output .jp-OutputArea-output')]
+    .map(e => e.textContent || '')
+    .filter(t => t.includes('Traceback') || /\w+Error:/.test(t))
+"""
