@@ -43,3 +43,18 @@ def value_loss(val: torch.Tensor, ret: torch.Tensor) -> torch.Tensor:
     """Mean squared error of the value estimates against the (detached) returns."""
     _check_same_shape(val=val, ret=ret)
     return ((val - ret.detach()) ** 2).mean()
+
+
+def a2c_loss(logp: torch.Tensor, entropy: torch.Tensor, val: torch.Tensor, ret: torch.Tensor, adv: torch.Tensor,
+             vf_coef: float = 0.5, ent_coef: float = 0.01) -> torch.Tensor:
+    """The actor-critic loss: policy term + vf_coef * value term - ent_coef * entropy bonus.
+
+    All inputs (B,). `adv` (from GAE) and the critic's target `ret` are detached: the policy
+    term must not train the critic, and the critic regresses toward a fixed target.
+    """
+    _check_same_shape(logp=logp, entropy=entropy, val=val, ret=ret, adv=adv)
+    if vf_coef < 0 or ent_coef < 0:
+        raise ValueError(f"vf_coef and ent_coef must be >= 0, got {vf_coef} and {ent_coef}")
+    policy_loss = -(logp * adv.detach()).mean()
+    value_loss = ((val - ret.detach()) ** 2).mean()
+    return policy_loss + vf_coef * value_loss - ent_coef * entropy.mean()

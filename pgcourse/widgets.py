@@ -290,3 +290,155 @@ class AdvantageWidget(FigureWidget):
 def advantage_widget(**kwargs) -> AdvantageWidget:
     """Lesson 3's advantage widget (see `AdvantageWidget`)."""
     return AdvantageWidget(**kwargs)
+
+
+class GAELambdaWidget(FigureWidget):
+    """Lesson 4: bias^2, variance and their sum (MSE) of GAE(lambda) advantages on the random-walk chain,
+    measured over many rollouts for a grid of lambdas; the slider moves a marker along the curves.
+    Right: the average estimated advantage of 'right' in each state vs its target, at the chosen lambda."""
+
+    def __init__(self, critic_error: float = 1.0, n_episodes: int = 3000, seed: int = 0):
+        import ipywidgets as w
+
+        from pgcourse import gae_lab
+
+        self.chain = gae_lab.Chain()
+        self.lams = np.round(np.linspace(0, 1, 21), 2)
+        self._lab, self.n_episodes, self.seed = gae_lab, int(n_episodes), int(seed)
+        super().__init__(Figure(figsize=(9.5, 3.4), layout="constrained"))
+        self.controls["lam"] = w.SelectionSlider(options=list(self.lams), value=0.95, description="lambda")
+        self.controls["critic_error"] = w.SelectionSlider(options=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+                                                          value=float(critic_error), description="critic error")
+        self.ax_c, self.ax_a = self.fig.subplots(1, 2)
+        (self.l_bias,) = self.ax_c.plot([], [], color=BLUE, label="bias²")
+        (self.l_var,) = self.ax_c.plot([], [], color=RED, label="variance")
+        (self.l_mse,) = self.ax_c.plot([], [], color="black", lw=2, label="bias² + variance")
+        (self.marker,) = self.ax_c.plot([], [], "o", color="black")
+        self.ax_c.set_xlabel("lambda")
+        self.ax_c.set_ylabel("per-step error of the advantage")
+        self.ax_c.set_xlim(0, 1)
+        self.ax_c.legend(loc="upper center", fontsize=8)
+        S = self.chain.n_states
+        self.est_bars = self.ax_a.bar(np.arange(S) - 0.2, np.zeros(S), 0.4, color=BLUE, label="mean GAE estimate")
+        self.tgt_bars = self.ax_a.bar(np.arange(S) + 0.2, np.zeros(S), 0.4, color=GREY, label="target Q - V_hat")
+        self.ax_a.axhline(0, color="black", lw=0.8)
+        self.ax_a.set_xticks(range(S), [f"s{i}" for i in range(S)])
+        self.ax_a.set_ylabel("advantage of 'right'")
+        self.ax_a.legend(loc="lower left", fontsize=8)
+        self.controls["critic_error"].observe(lambda ch: self.measure(), names="value")
+        self.controls["lam"].observe(lambda ch: self.show(), names="value")
+        self.widget = w.VBox([w.HBox([self.controls["lam"], self.controls["critic_error"]]), self.output])
+        self.measure()
+
+    def measure(self) -> None:
+        self.result = self._lab.gae_bias_variance(self.chain, self.lams, self.controls["critic_error"].value,
+                                                  self.n_episodes, self.seed)
+        r = self.result
+        self.l_bias.set_data(r["lams"], r["bias2"])
+        self.l_var.set_data(r["lams"], r["var"])
+        self.l_mse.set_data(r["lams"], r["mse"])
+        top = max(r["mse"].max(), 1e-9)
+        self.ax_c.set_ylim(0, 1.1 * top)
+        lim = max(np.abs(r["mean_adv"][:, :, 1]).max(), np.abs(r["target"][:, 1]).max(), 1e-9) * 1.15
+        self.ax_a.set_ylim(-lim, lim)
+        self.show()
+
+    def show(self) -> None:
+        r = self.result
+        i = int(np.argmin(np.abs(r["lams"] - self.controls["lam"].value)))
+        self.marker.set_data([r["lams"][i]], [r["mse"][i]])
+        best = r["lams"][int(np.argmin(r["mse"]))]
+        self.ax_c.set_title(f"lambda = {r['lams'][i]:.2f}: bias² {r['bias2'][i]:.4f}, var {r['var'][i]:.4f} "
+                            f"(best {best:.2f})", fontsize=9)
+        for bar, h in zip(self.est_bars, r["mean_adv"][i][:, 1]):
+            bar.set_height(h)
+        for bar, h in zip(self.tgt_bars, r["target"][:, 1]):
+            bar.set_height(h)
+        self.redraw()
+
+    def marker_position(self) -> tuple[float, float]:
+        """(lambda, bias² + variance) where the marker is drawn."""
+        x, y = self.marker.get_data()
+        return float(x[0]), float(y[0])
+
+
+def gae_lambda_widget(**kwargs) -> GAELambdaWidget:
+    """Lesson 4's GAE widget (see `GAELambdaWidget`)."""
+    return GAELambdaWidget(**kwargs)
+
+
+def clipped_objective(r, adv: float, eps: float) -> dict[str, np.ndarray]:
+    """PPO's per-sample objectives as functions of the ratio r (any shape):
+    cpi = r * A, clip = min(r * A, clip(r, 1-eps, 1+eps) * A), and their derivatives in r."""
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    r = np.asarray(r, dtype=float)
+    clipped_r = np.clip(r, 1 - eps, 1 + eps)
+    unclipped, clipped = r * adv, clipped_r * adv
+    use_unclipped = unclipped <= clipped
+    d_clip = np.where(use_unclipped, adv, np.where((r > 1 - eps) & (r < 1 + eps), adv, 0.0))
+    return {"cpi": unclipped, "clip": np.minimum(unclipped, clipped),
+            "d_cpi": np.full_like(r, adv), "d_clip": d_clip}
+
+
+class ClippedObjectiveWidget(FigureWidget):
+    """Lesson 5: L_CPI = r A and L_CLIP = min(r A, clip(r, 1-eps, 1+eps) A) against the ratio r, with the
+    clip range shaded and the zero-gradient region marked; below, d/dr of each."""
+
+    def __init__(self, eps: float = 0.2, adv: float = 1.0, r_max: float = 2.5):
+        import ipywidgets as w
+
+        super().__init__(Figure(figsize=(7.5, 5.2), layout="constrained"))
+        self.r = np.linspace(0.0, float(r_max), 501)
+        self.controls["eps"] = w.FloatSlider(value=eps, min=0.01, max=0.5, step=0.01, description="epsilon")
+        self.controls["adv"] = w.FloatSlider(value=adv, min=-2.0, max=2.0, step=0.1, description="advantage A")
+        self.ax_l, self.ax_d = self.fig.subplots(2, 1, sharex=True)
+        (self.l_cpi,) = self.ax_l.plot(self.r, self.r, color=GREY, ls="--", label="L_CPI = r A")
+        (self.l_clip,) = self.ax_l.plot(self.r, self.r, color=BLUE, lw=2.5, label="L_CLIP")
+        (self.d_cpi,) = self.ax_d.plot(self.r, self.r, color=GREY, ls="--", label="dL_CPI/dr")
+        (self.d_clip,) = self.ax_d.plot(self.r, self.r, color=BLUE, lw=2.5, label="dL_CLIP/dr")
+        self._shades: list = []
+        self.ax_l.axvline(1.0, color="black", lw=0.6)
+        self.ax_d.axvline(1.0, color="black", lw=0.6)
+        self.ax_l.set_ylabel("objective (per sample)")
+        self.ax_d.set_ylabel("gradient in r")
+        self.ax_d.set_xlabel("probability ratio r = pi_new / pi_old")
+        self.ax_l.legend(loc="upper left", fontsize=8)
+        self.ax_d.legend(loc="upper left", fontsize=8)
+        self._observe_all(self.update)
+        self.widget = w.HBox([w.VBox(list(self.controls.values())), self.output])
+        self.update()
+
+    def update(self) -> None:
+        eps, adv = self.controls["eps"].value, self.controls["adv"].value
+        f = clipped_objective(self.r, adv, eps)
+        self.curves = f
+        self.l_cpi.set_ydata(f["cpi"])
+        self.l_clip.set_ydata(f["clip"])
+        self.d_cpi.set_ydata(f["d_cpi"])
+        self.d_clip.set_ydata(f["d_clip"])
+        for s in self._shades:
+            s.remove()
+        zero = (f["d_clip"] == 0) & (adv != 0)
+        self._shades = [self.ax_l.axvspan(1 - eps, 1 + eps, color=BLUE, alpha=0.12, label="clip range")]
+        if zero.any():
+            lo, hi = self.r[zero].min(), self.r[zero].max()
+            for ax in (self.ax_l, self.ax_d):
+                self._shades.append(ax.axvspan(lo, hi, facecolor="none", edgecolor=RED, hatch="//", lw=0))
+        ymax = max(1e-3, np.abs(f["cpi"]).max(), 1e-3)
+        self.ax_l.set_ylim(-ymax * 1.05, ymax * 1.05)
+        self.ax_d.set_ylim(-2.2, 2.2)
+        side = "r > 1 + eps" if adv > 0 else ("r < 1 - eps" if adv < 0 else "nowhere: A = 0, no gradient at all")
+        self.ax_l.set_title(f"eps = {eps:.2f}, A = {adv:+.1f}: zero gradient (hatched) where {side}", fontsize=9)
+        self.redraw()
+
+    def zero_gradient_interval(self) -> tuple[float, float] | None:
+        """The hatched range of r where dL_CLIP/dr = 0 (None when A = 0 or nothing is clipped)."""
+        adv = self.controls["adv"].value
+        zero = (self.curves["d_clip"] == 0) & (adv != 0)
+        return (float(self.r[zero].min()), float(self.r[zero].max())) if zero.any() else None
+
+
+def clipped_objective_widget(**kwargs) -> ClippedObjectiveWidget:
+    """Lesson 5's clipped-objective widget (see `ClippedObjectiveWidget`)."""
+    return ClippedObjectiveWidget(**kwargs)

@@ -87,3 +87,39 @@ def test_advantage_widget_colours_and_gradient_follow_the_policy():
         for i in range(3):
             w.controls[f"logit{i}"].value = v if i == 0 else -v
             assert np.all(np.isfinite(w.state()["grad"]))
+
+
+def test_gae_widget_marker_follows_lambda_and_stays_finite():
+    from pgcourse.widgets import gae_lambda_widget
+
+    w = gae_lambda_widget(n_episodes=1000)
+    for lam in (0.0, 0.5, 1.0):
+        w.controls["lam"].value = lam
+        x, y = w.marker_position()
+        assert x == lam and y == pytest.approx(w.result["mse"][list(w.lams).index(lam)])
+    for err in (0.0, 1.0):
+        w.controls["critic_error"].value = err
+        assert np.all(np.isfinite(w.result["mse"]))
+    assert w.result["bias2"][0] > 10 * w.result["bias2"][-1]     # a poor critic biases small lambdas
+    w.controls["critic_error"].value = 0.0
+    assert w.result["bias2"].max() < 1e-3
+
+
+def test_clipped_objective_widget_marks_the_zero_gradient_side():
+    from pgcourse.widgets import clipped_objective_widget
+
+    w = clipped_objective_widget()
+    c = w.controls
+    c["eps"].value, c["adv"].value = 0.2, 1.0
+    lo, hi = w.zero_gradient_interval()
+    assert lo == pytest.approx(1.2, abs=0.01) and hi == w.r.max()
+    c["adv"].value = -1.0
+    lo, hi = w.zero_gradient_interval()
+    assert lo == 0.0 and hi == pytest.approx(0.8, abs=0.01)
+    np.testing.assert_allclose(w.l_clip.get_ydata(), np.minimum(w.r * -1.0, np.clip(w.r, 0.8, 1.2) * -1.0))
+    c["adv"].value = 0.0
+    assert w.zero_gradient_interval() is None and np.all(w.l_clip.get_ydata() == 0)
+    for eps in (0.01, 0.5):
+        for adv in (-2.0, 2.0):
+            c["eps"].value, c["adv"].value = eps, adv
+            assert all(np.all(np.isfinite(v)) for v in w.curves.values())

@@ -79,6 +79,8 @@ def _short(x: Any, limit: int = 120) -> str:
         return "{" + ", ".join(f"{k}: {_short(v, limit // 2)}" for k, v in x.items()) + "}"
     if callable(x) and not isinstance(x, np.ndarray):
         return getattr(x, "__name__", "a function")
+    if isinstance(x, np.ndarray) and x.dtype == bool:
+        return np.array2string(x, threshold=12, max_line_width=limit).replace("\n", " ") + f" (shape {x.shape})"
     if isinstance(x, (bool, int, np.integer)):
         return repr(int(x)) if not isinstance(x, bool) else repr(x)
     arr = _to_numpy(x)

@@ -133,13 +133,13 @@ def check_reward_to_go_episodes(student_fn) -> CheckResult:
 
 # --- reinforce_loss -------------------------------------------------------------------------------
 
-def probe_loss(fn, *arrays):
+def probe_loss(fn, *arrays, names=("logp", "ret", "val")):
     """Call a loss `fn` on fresh tensors that require grad; return its value and the gradient on each input.
 
     arrays: 1-D float arrays (logp, ret[, val]) -> {"loss": (), "grad_logp": (B,), "grad_ret": (B,), ...}.
     A gradient that does not reach an input counts as zeros.
     """
-    names = ["logp", "ret", "val"][: len(arrays)]
+    names = list(names)[: len(arrays)]
     ts = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
     out = fn(*ts)
     if not isinstance(out, torch.Tensor):

@@ -1,0 +1,141 @@
+"""Graded checks for lesson 4 (actor-critic): GAE and the A2C loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pgcourse import advantages, losses
+from pgcourse.checks.core import Case, CheckResult, Mistake, compare, random_cases, run_check
+from pgcourse.checks.reinforce import probe_loss
+
+# --- gae ------------------------------------------------------------------------------------------
+
+
+def _gae_variant(rew, val, next_val, terminated, truncated, gamma, lam, *, mask_done=True,
+                 boot_term=False, boot_trunc=True, forward=False):
+    rew, val, next_val = (np.asarray(x, float) for x in (rew, val, next_val))
+    term, trunc = np.asarray(terminated, bool), np.asarray(truncated, bool)
+    no_boot = (term & ~boot_term) | (trunc & ~boot_trunc)
+    delta = rew + gamma * (~no_boot) * next_val - val
+    cont = ~(term | trunc) if mask_done else np.ones_like(term)
+    adv = np.zeros_like(delta)
+    running = np.zeros_like(delta[0])
+    order = range(len(delta)) if forward else range(len(delta) - 1, -1, -1)
+    for t in order:
+        running = delta[t] + gamma * lam * cont[t] * running
+        adv[t] = running
+    return adv, adv + val
+
+
+GAE_MISTAKES = [
+    Mistake("no done masking", lambda *a: _gae_variant(*a, mask_done=False),
+            "the recursion must stop at episode ends: multiply gamma * lam * A_{t+1} by (1 - done_t), done = terminated | truncated"),
+    Mistake("bootstrapping through terminations", lambda *a: _gae_variant(*a, boot_term=True),
+            "a terminated step has no future: delta_t = rew_t - val_t there (multiply gamma * next_val by 1 - terminated)"),
+    Mistake("not bootstrapping through truncations", lambda *a: _gae_variant(*a, boot_trunc=False),
+            "a truncated episode was cut off, not finished: keep gamma * next_val in delta_t there; only terminated removes it"),
+    Mistake("lambda and gamma swapped",
+            lambda rew, val, nv, te, tr, gamma, lam: _gae_variant(rew, val, nv, te, tr, lam, gamma),
+            "gamma and lambda are swapped: delta uses gamma; the recursion multiplies by gamma * lambda"),
+    Mistake("reversed recursion", lambda *a: _gae_variant(*a, forward=True),
+            "run the recursion backwards in time: A_t needs A_{t+1}, so start from the last step"),
+]
+
+
+def _gae_cases() -> list[Case]:
+    f, t = False, True
+    hand = [
+        Case((np.array([1.0, 1.0]), np.array([0.0, 0.0]), np.array([0.0, 0.0]), np.array([f, t]), np.array([f, f]),
+              1.0, 1.0), label="two steps, terminated, zero critic: adv (2, 1)"),
+        Case((np.array([1.0]), np.array([0.5]), np.array([2.0]), np.array([f]), np.array([t]), 0.9, 0.95),
+             label="one truncated step: delta = 1 + 0.9*2 - 0.5 = 2.3"),
+        Case((np.array([1.0]), np.array([0.5]), np.array([2.0]), np.array([t]), np.array([f]), 0.9, 0.95),
+             label="one terminated step: delta = 1 - 0.5 = 0.5"),
+        Case((np.array([1.0, 0.0, 2.0]), np.array([0.5, 1.0, 0.2]), np.array([1.0, 3.0, 0.7]),
+              np.array([f, t, f]), np.array([f, f, f]), 0.9, 0.5), label="an episode ends mid-rollout"),
+    ]
+
+    def make(rng):
+        T, N = int(rng.integers(2, 25)), int(rng.integers(1, 4))
+        shape = (T,) if N == 1 else (T, N)
+        term = rng.random(shape) < 0.15
+        trunc = (rng.random(shape) < 0.1) & ~term
+        gamma, lam = float(rng.uniform(0.8, 0.999)), float(rng.uniform(0.5, 0.99))
+        return Case((rng.normal(size=shape), rng.normal(size=shape), rng.normal(size=shape), term, trunc, gamma, lam),
+                    label=f"random rollout, shape {shape}")
+
+    return hand + random_cases(make, 20, seed=41)
+
+
+def _pair_compare(expected, got):
+    if not (isinstance(got, (tuple, list)) and len(got) == 2):
+        return f"return a pair (adv, ret) with ret = adv + val, got {type(got).__name__}"
+    for name, e, g in zip(("adv", "ret"), expected, got):
+        reason = compare(e, g)
+        if reason is not None:
+            return f"{name}: {reason}"
+    return None
+
+
+def check_gae(student_fn) -> CheckResult:
+    """Grade `gae(rew, val, next_val, terminated, truncated, gamma, lam) -> (adv, ret)`."""
+    return run_check("check_gae", student_fn, advantages.gae, _gae_cases(), GAE_MISTAKES,
+                     arg_names=("rew", "val", "next_val", "terminated", "truncated", "gamma", "lam"),
+                     compare_fn=_pair_compare,
+                     generic_hint="delta_t = rew_t + gamma*(1-terminated_t)*next_val_t - val_t; "
+                                  "A_t = delta_t + gamma*lam*(1-done_t)*A_{t+1}, backwards; ret = adv + val")
+
+
+# --- a2c_loss -------------------------------------------------------------------------------------
+
+A2C_NAMES = ("logp", "entropy", "val", "ret", "adv")
+
+
+def _probed(fn):
+    def call(*arrays):
+        return probe_loss(fn, *arrays, names=A2C_NAMES)
+    call.__name__ = getattr(fn, "__name__", "loss")
+    return call
+
+
+A2C_MISTAKES = [
+    Mistake("critic target not detached",
+            lambda logp, ent, val, ret, adv: -(logp * adv.detach()).mean() + 0.5 * ((val - ret) ** 2).mean() - 0.01 * ent.mean(),
+            "detach the critic's target ret: the value loss must move val toward ret, not ret toward val"),
+    Mistake("entropy sign",
+            lambda logp, ent, val, ret, adv: -(logp * adv.detach()).mean() + 0.5 * ((val - ret.detach()) ** 2).mean() + 0.01 * ent.mean(),
+            "the entropy BONUS is subtracted from the loss (- ent_coef * entropy), so minimising the loss keeps entropy up"),
+    Mistake("advantage with gradient",
+            lambda logp, ent, val, ret, adv: -(logp * adv).mean() + 0.5 * ((val - ret.detach()) ** 2).mean() - 0.01 * ent.mean(),
+            "detach the advantage in the policy term: it is a weight, and gradients through it would train the critic "
+            "to change the advantages instead of predicting returns"),
+    Mistake("policy sign",
+            lambda logp, ent, val, ret, adv: (logp * adv.detach()).mean() + 0.5 * ((val - ret.detach()) ** 2).mean() - 0.01 * ent.mean(),
+            "the policy term is MINUS logp * adv (minimising it ascends J)"),
+    Mistake("no value coefficient",
+            lambda logp, ent, val, ret, adv: -(logp * adv.detach()).mean() + ((val - ret.detach()) ** 2).mean() - 0.01 * ent.mean(),
+            "scale the value loss by vf_coef = 0.5"),
+]
+
+
+def _a2c_cases() -> list[Case]:
+    hand = [Case((np.array([-0.5, -1.0]), np.array([0.6, 0.7]), np.array([1.0, 2.0]), np.array([1.5, 1.0]),
+                  np.array([0.5, -1.0])), label="two steps")]
+
+    def make(rng):
+        n = int(rng.integers(2, 40))
+        return Case((-rng.exponential(1, n), rng.uniform(0, 0.7, n), rng.normal(5, 3, n), rng.normal(5, 3, n),
+                     rng.normal(0, 1, n)), label="random batch")
+
+    return hand + random_cases(make, 15, seed=42)
+
+
+def check_a2c_loss(student_fn) -> CheckResult:
+    """Grade `a2c_loss(logp, entropy, val, ret, adv) -> scalar` (vf_coef 0.5, ent_coef 0.01):
+    its value and its gradient on every input."""
+    if not callable(student_fn):
+        return run_check("check_a2c_loss", student_fn, None, [])
+    return run_check("check_a2c_loss", _probed(student_fn), _probed(losses.a2c_loss), _a2c_cases(),
+                     [Mistake(m.name, _probed(m.fn), m.hint) for m in A2C_MISTAKES], arg_names=A2C_NAMES,
+                     generic_hint="-(logp * adv.detach()).mean() + 0.5 * ((val - ret.detach())**2).mean() - 0.01 * entropy.mean()")

@@ -1,0 +1,36 @@
+"""The random-walk chain's exact values, and GAE's bias falling / variance rising with lambda."""
+
+import numpy as np
+import pytest
+
+from pgcourse import gae_lab
+
+
+def test_exact_values_match_monte_carlo():
+    c = gae_lab.Chain()
+    ex = gae_lab.exact_values(c)
+    ro = gae_lab.rollouts(c, 20_000, seed=0)
+    G = (ro["rew"] * c.gamma ** np.arange(len(ro["rew"]))[:, None]).sum(0)
+    assert G.mean() == pytest.approx(ex["V"][c.n_states // 2], abs=4 * G.std() / np.sqrt(len(G)))
+    np.testing.assert_allclose((np.array([1 - c.p_right, c.p_right]) * ex["A"]).sum(1), 0, atol=1e-12)
+
+
+def test_bias_falls_and_variance_rises_with_lambda():
+    r = gae_lab.gae_bias_variance(gae_lab.Chain(), np.linspace(0, 1, 11), critic_error=1.0, n_episodes=2000)
+    assert np.all(np.diff(r["bias2"]) <= 1e-12) and r["bias2"][-1] < 1e-3
+    assert np.all(np.diff(r["var"]) >= -1e-12)
+    best = r["lams"][np.argmin(r["mse"])]
+    assert 0 < best < 1      # with this critic the best lambda is strictly in between
+
+
+def test_perfect_critic_is_unbiased_at_every_lambda():
+    r = gae_lab.gae_bias_variance(gae_lab.Chain(), [0.0, 0.5, 1.0], critic_error=0.0, n_episodes=4000)
+    assert r["bias2"].max() < 1e-3
+
+
+@pytest.mark.parametrize("kwargs, msg", [
+    ({"lams": [1.5]}, "lams"), ({"lams": [0.5], "critic_error": 2.0}, "critic_error"),
+])
+def test_bad_arguments(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        gae_lab.gae_bias_variance(gae_lab.Chain(), **kwargs)
