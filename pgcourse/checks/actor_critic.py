@@ -16,7 +16,7 @@ def _gae_variant(rew, val, next_val, terminated, truncated, gamma, lam, *, mask_
                  boot_term=False, boot_trunc=True, forward=False):
     rew, val, next_val = (np.asarray(x, float) for x in (rew, val, next_val))
     term, trunc = np.asarray(terminated, bool), np.asarray(truncated, bool)
-    no_boot = (term & ~boot_term) | (trunc & ~boot_trunc)
+    no_boot = (term & (not boot_term)) | (trunc & (not boot_trunc))
     delta = rew + gamma * (~no_boot) * next_val - val
     cont = ~(term | trunc) if mask_done else np.ones_like(term)
     adv = np.zeros_like(delta)

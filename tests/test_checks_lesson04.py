@@ -1,0 +1,79 @@
+"""Mistake catalogue for lesson 4, written as a student would write each mistake."""
+
+import numpy as np
+import pytest
+
+from pgcourse import advantages, losses
+from pgcourse.checks.actor_critic import check_a2c_loss, check_gae
+
+
+def _gae_student(rew, val, next_val, terminated, truncated, gamma, lam, variant):
+    rew, val, next_val = (np.asarray(x, float) for x in (rew, val, next_val))
+    terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+    adv = np.zeros_like(rew)
+    last = np.zeros_like(rew[0])
+    steps = range(len(rew)) if variant == "forward" else reversed(range(len(rew)))
+    for t in steps:
+        if variant == "no_mask":
+            nonterminal_next, cont = ~terminated[t], 1.0
+        elif variant == "boot_term":
+            nonterminal_next, cont = 1.0, ~(terminated[t] | truncated[t])
+        elif variant == "no_boot_trunc":
+            nonterminal_next, cont = ~(terminated[t] | truncated[t]), ~(terminated[t] | truncated[t])
+        else:
+            nonterminal_next, cont = ~terminated[t], ~(terminated[t] | truncated[t])
+        g, l = (lam, gamma) if variant == "swap" else (gamma, lam)
+        delta = rew[t] + g * nonterminal_next * next_val[t] - val[t]
+        last = delta + g * l * cont * last
+        adv[t] = last
+    return adv, adv + val
+
+
+def make(variant):
+    def student_gae(rew, val, next_val, terminated, truncated, gamma, lam):
+        return _gae_student(rew, val, next_val, terminated, truncated, gamma, lam, variant)
+    student_gae.__name__ = f"gae_{variant}"
+    return student_gae
+
+
+def a2c_target_not_detached(logp, entropy, val, ret, adv):
+    return -(logp * adv.detach()).mean() + 0.5 * (val - ret).pow(2).mean() - 0.01 * entropy.mean()
+
+
+def a2c_entropy_sign(logp, entropy, val, ret, adv):
+    return -(logp * adv.detach()).mean() + 0.5 * (val - ret.detach()).pow(2).mean() + 0.01 * entropy.mean()
+
+
+def a2c_adv_grad(logp, entropy, val, ret, adv):
+    return -(logp * adv).mean() + 0.5 * (val - ret.detach()).pow(2).mean() - 0.01 * entropy.mean()
+
+
+CASES = [
+    (check_gae, make("no_mask"), "no done masking", "1 - done_t"),
+    (check_gae, make("boot_term"), "bootstrapping through terminations", "terminated"),
+    (check_gae, make("no_boot_trunc"), "not bootstrapping through truncations", "truncated"),
+    (check_gae, make("swap"), "lambda and gamma swapped", "swapped"),
+    (check_gae, make("forward"), "reversed recursion", "backwards"),
+    (check_a2c_loss, a2c_target_not_detached, "critic target not detached", "detach the critic's target"),
+    (check_a2c_loss, a2c_entropy_sign, "entropy sign", "BONUS"),
+    (check_a2c_loss, a2c_adv_grad, "advantage with gradient", "detach the advantage"),
+]
+
+
+@pytest.mark.parametrize("check, reference", [
+    (check_gae, advantages.gae), (check_gae, make("correct")), (check_a2c_loss, losses.a2c_loss)])
+def test_reference_passes(check, reference):
+    assert check(reference).passed
+
+
+@pytest.mark.parametrize("check, wrong, mistake, hint_word", CASES, ids=[c[1].__name__ for c in CASES])
+def test_mistake_fails_with_its_hint(check, wrong, mistake, hint_word, capsys):
+    result = check(wrong)
+    assert result.status == "failed"
+    assert result.mistake == mistake, f"{wrong.__name__} was diagnosed as {result.mistake!r}: {result.message}"
+    assert hint_word in result.hint and hint_word in capsys.readouterr().out
+
+
+def test_gae_must_return_a_pair():
+    r = check_gae(lambda *a: advantages.gae(*a)[0])
+    assert r.status == "failed" and "pair (adv, ret)" in r.message
