@@ -58,3 +58,28 @@ def a2c_loss(logp: torch.Tensor, entropy: torch.Tensor, val: torch.Tensor, ret: 
     policy_loss = -(logp * adv.detach()).mean()
     value_loss = ((val - ret.detach()) ** 2).mean()
     return policy_loss + vf_coef * value_loss - ent_coef * entropy.mean()
+
+
+def ppo_clip_loss(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor, clip_eps: float = 0.2) -> torch.Tensor:
+    """PPO's clipped surrogate, as a loss to minimise. All inputs (B,).
+
+    ratio = exp(logp - logp_old) with logp_old and adv treated as data (detached);
+    loss = -mean(min(ratio * adv, clip(ratio, 1 - eps, 1 + eps) * adv)).
+    """
+    _check_same_shape(logp=logp, logp_old=logp_old, adv=adv)
+    if not clip_eps > 0:
+        raise ValueError(f"clip_eps must be > 0 (typically 0.1 to 0.3), got {clip_eps}")
+    ratio = torch.exp(logp - logp_old.detach())
+    adv = adv.detach()
+    return -torch.min(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+def approx_kl(logp: torch.Tensor, logp_old: torch.Tensor) -> torch.Tensor:
+    """Estimate of KL(pi_old || pi_new) from samples of pi_old: mean((r - 1) - log r), r = exp(logp - logp_old).
+
+    Each term is >= 0, so the estimate never goes negative (unlike mean(logp_old - logp)). No gradient.
+    """
+    _check_same_shape(logp=logp, logp_old=logp_old)
+    with torch.no_grad():
+        log_ratio = logp - logp_old
+        return ((log_ratio.exp() - 1) - log_ratio).mean()

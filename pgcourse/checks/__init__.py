@@ -8,10 +8,13 @@ from pgcourse.checks.logderiv import (
 )
 from pgcourse.checks.reinforce import check_reinforce_loss, check_reward_to_go, check_reward_to_go_episodes
 from pgcourse.checks.baselines import check_baseline_loss, check_gradient_variance, check_optimal_baseline
+from pgcourse.checks.actor_critic import check_a2c_loss, check_gae
+from pgcourse.checks.ppo import check_approx_kl, check_ppo_clip_loss
 
 __all__ = [
     "Case", "CheckResult", "Mistake", "run_check", "use_if_passed",
     "check_softmax_score", "check_score_function_estimate", "check_bandit_pg_step",
     "check_reward_to_go", "check_reward_to_go_episodes", "check_reinforce_loss",
     "check_baseline_loss", "check_gradient_variance", "check_optimal_baseline",
+    "check_gae", "check_a2c_loss", "check_ppo_clip_loss", "check_approx_kl",
 ]

@@ -1,0 +1,97 @@
+"""Mistake catalogue for lesson 5, written as a student would write each mistake."""
+
+import pytest
+import torch
+
+from pgcourse import losses
+from pgcourse.checks import check_approx_kl, check_ppo_clip_loss
+
+
+def no_min(logp, logp_old, adv, clip_eps):
+    ratio = torch.exp(logp - logp_old.detach())
+    return -(torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+def clipped_adv(logp, logp_old, adv, clip_eps):
+    ratio = torch.exp(logp - logp_old.detach())
+    return -torch.min(ratio * adv, ratio * torch.clamp(adv, 1 - clip_eps, 1 + clip_eps)).mean()
+
+
+def inverted(logp, logp_old, adv, clip_eps):
+    ratio = torch.exp(logp_old.detach() - logp)
+    return -torch.min(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+def log_ratio_as_ratio(logp, logp_old, adv, clip_eps):
+    ratio = logp - logp_old.detach()
+    return -torch.min(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+def old_not_detached(logp, logp_old, adv, clip_eps):
+    ratio = torch.exp(logp - logp_old)
+    return -torch.min(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+def kl_naive(logp, logp_old):
+    return (logp_old - logp).mean()
+
+
+def kl_inverted(logp, logp_old):
+    log_ratio = logp_old - logp
+    return ((log_ratio.exp() - 1) - log_ratio).mean()
+
+
+def kl_no_minus_one(logp, logp_old):
+    log_ratio = logp - logp_old
+    return (log_ratio.exp() - log_ratio).mean()
+
+
+CASES = [
+    (check_ppo_clip_loss, no_min, "forgot the min", "min"),
+    (check_ppo_clip_loss, clipped_adv, "clipped the advantage", "RATIO"),
+    (check_ppo_clip_loss, inverted, "ratio inverted", "inverse"),
+    (check_ppo_clip_loss, log_ratio_as_ratio, "probabilities instead of the exp of log-prob differences", "exp("),
+    (check_ppo_clip_loss, old_not_detached, "old log-probs not detached", "detach logp_old"),
+    (check_approx_kl, kl_naive, "plain log-ratio estimator", "negative"),
+    (check_approx_kl, kl_inverted, "sign of the log-ratio", "new over old"),
+    (check_approx_kl, kl_no_minus_one, "forgot the -1", "0 when"),
+]
+
+
+@pytest.mark.parametrize("check, reference", [(check_ppo_clip_loss, losses.ppo_clip_loss),
+                                              (check_approx_kl, losses.approx_kl)])
+def test_reference_passes(check, reference):
+    assert check(reference).passed
+
+
+@pytest.mark.parametrize("check, wrong, mistake, hint_word", CASES, ids=[c[1].__name__ for c in CASES])
+def test_mistake_fails_with_its_hint(check, wrong, mistake, hint_word, capsys):
+    result = check(wrong)
+    assert result.status == "failed"
+    assert result.mistake == mistake, f"{wrong.__name__} was diagnosed as {result.mistake!r}: {result.message}"
+    assert hint_word in result.hint and hint_word in capsys.readouterr().out
+
+
+def test_clip_loss_zero_gradient_regions():
+    logp_old = torch.log(torch.tensor([0.5, 0.5, 0.5, 0.5]))
+    logp = torch.log(torch.tensor([0.9, 0.2, 0.9, 0.2])).requires_grad_()
+    adv = torch.tensor([1.0, 1.0, -1.0, -1.0])
+    losses.ppo_clip_loss(logp, logp_old, adv, 0.2).backward()
+    # r = 1.8 with A > 0 and r = 0.4 with A < 0 are clipped: no gradient; the other two keep theirs.
+    assert logp.grad[0] == 0 and logp.grad[3] == 0 and logp.grad[1] != 0 and logp.grad[2] != 0
+
+
+@pytest.mark.parametrize("call, msg", [
+    (lambda: losses.ppo_clip_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), 0.0), "clip_eps"),
+    (lambda: losses.ppo_clip_loss(torch.zeros(2), torch.zeros(3), torch.zeros(2), 0.2), "shape"),
+    (lambda: losses.approx_kl(torch.zeros(2, 2), torch.zeros(2, 2)), "1-D"),
+])
+def test_bad_arguments(call, msg):
+    with pytest.raises(ValueError, match=msg):
+        call()
+
+
+def test_approx_kl_is_nonnegative_and_zero_at_equality():
+    x = torch.randn(100)
+    assert losses.approx_kl(x, x) == 0
+    assert losses.approx_kl(x + 0.3 * torch.randn(100), x) > 0
