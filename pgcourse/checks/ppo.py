@@ -14,7 +14,9 @@ CLIP_NAMES = ("logp", "logp_old", "adv")
 
 def _probed(fn):
     def call(*arrays):
-        return probe_loss(lambda logp, logp_old, adv: fn(logp, logp_old, adv, 0.2), *arrays, names=CLIP_NAMES)
+        # adv comes from GAE as plain data, so only logp and logp_old are probed for gradients.
+        return probe_loss(lambda logp, logp_old, adv: fn(logp, logp_old, adv, 0.2), *arrays, names=CLIP_NAMES,
+                          grad_of=("logp", "logp_old"))
     call.__name__ = getattr(fn, "__name__", "loss")
     return call
 

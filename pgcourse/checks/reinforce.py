@@ -133,22 +133,26 @@ def check_reward_to_go_episodes(student_fn) -> CheckResult:
 
 # --- reinforce_loss -------------------------------------------------------------------------------
 
-def probe_loss(fn, *arrays, names=("logp", "ret", "val")):
-    """Call a loss `fn` on fresh tensors that require grad; return its value and the gradient on each input.
+def probe_loss(fn, *arrays, names=("logp", "ret", "val"), grad_of=None):
+    """Call a loss `fn` on fresh tensors; return its value and its gradient on each input in `grad_of`.
 
-    arrays: 1-D float arrays (logp, ret[, val]) -> {"loss": (), "grad_logp": (B,), "grad_ret": (B,), ...}.
+    arrays: 1-D float arrays named by `names` (default: logp, ret[, val]); `grad_of` lists the inputs
+    created with requires_grad (default: all) -> {"loss": (), "grad_<name>": (B,), ...}.
     A gradient that does not reach an input counts as zeros.
     """
     names = list(names)[: len(arrays)]
-    ts = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
+    grad_of = names if grad_of is None else [n for n in names if n in grad_of]
+    ts = [torch.tensor(a, dtype=torch.float64, requires_grad=n in grad_of) for n, a in zip(names, arrays)]
     out = fn(*ts)
     if not isinstance(out, torch.Tensor):
         return out  # compared as-is: the check reports the wrong type
     if out.numel() != 1:
         return {"loss": out.detach().numpy()}
-    grads = torch.autograd.grad(out.reshape(()), ts, allow_unused=True) if out.requires_grad else [None] * len(ts)
+    with_grad = [t for n, t in zip(names, ts) if n in grad_of]
+    grads = (torch.autograd.grad(out.reshape(()), with_grad, allow_unused=True) if out.requires_grad
+             else [None] * len(with_grad))
     result = {"loss": out.detach().reshape(()).numpy()}
-    for n, t, g in zip(names, ts, grads):
+    for n, t, g in zip(grad_of, with_grad, grads):
         result[f"grad_{n}"] = np.zeros(t.shape) if g is None else g.numpy()
     return result
 
