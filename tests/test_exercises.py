@@ -25,6 +25,6 @@ def test_unsolved_exercise_runs_without_traceback(path):
     assert not errors, f"{path.name}: {errors[0].ename}: {errors[0].evalue}"
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     n_checks = sum(c.source.count("= check_") for c in nb.cells if c.cell_type == "code")
-    assert n_checks >= 3
+    assert n_checks >= 2
     assert text.count("not attempted yet") >= n_checks, "every check should report 'not attempted yet'"
     assert "❌" not in text

@@ -1,0 +1,164 @@
+"""Actor-critic network for discrete actions (lessons 4-5).
+
+`ActorCritic(obs_dim, n_act)`: an actor pi(a|s) (logits) and a critic V(s).
+By default they are two separate MLPs; `shared=True` puts both heads on one trunk.
+
+- `agent(obs)` -> (logits (B, n_act), val (B,))            for losses (with grad)
+- `agent.dist(obs)`, `agent.value(obs)`, `agent.dist_and_value(obs)`
+- `agent.act(obs)` -> (act, logp, val) NumPy arrays          for rollouts (no grad, fast)
+- `actor_critic_for_env(env)` sizes the network for an env and refuses non-Discrete actions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical
+
+from pgcourse.policies import _check_sizes, _env_spaces, _obs_dim, mlp
+
+__all__ = ["ActorCritic", "actor_critic_for_env"]
+
+
+def _ortho_init(module: nn.Module, out_gain: float) -> None:
+    """Orthogonal weights (gain sqrt(2) on hidden layers, `out_gain` on the last Linear), zero biases."""
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    for i, lin in enumerate(linears):
+        nn.init.orthogonal_(lin.weight, gain=out_gain if i == len(linears) - 1 else math.sqrt(2))
+        nn.init.zeros_(lin.bias)
+
+
+def _run(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    for layer in seq:  # layer.forward skips nn.Module.__call__ overhead (hot rollout loop only)
+        x = layer.forward(x)
+    return x
+
+
+class ActorCritic(nn.Module):
+    """pi(a|s) and V(s) for `n_act` discrete actions on flat observations (obs_dim,).
+
+    shared=False: actor = MLP(obs -> logits), critic = MLP(obs -> value), no shared weights.
+    shared=True: trunk = MLP(obs -> features); actor and critic are linear heads on it.
+    ortho_init: orthogonal init, actor output scaled by 0.01 (near-uniform first policy),
+    critic output by 1.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_act: int,
+        hidden: Sequence[int] = (64, 64),
+        shared: bool = False,
+        activation=nn.Tanh,
+        ortho_init: bool = True,
+    ):
+        super().__init__()
+        hidden = _check_sizes(obs_dim, n_act, hidden, "n_act")
+        if shared and not hidden:
+            raise ValueError("shared=True needs at least one hidden layer for the trunk")
+        self.obs_dim, self.n_act, self.hidden, self.shared = int(obs_dim), int(n_act), hidden, bool(shared)
+        if shared:
+            self.trunk = mlp(self.obs_dim, hidden[-1], hidden[:-1], activation)
+            self.trunk.append(activation())
+            self.actor = nn.Sequential(nn.Linear(hidden[-1], self.n_act))
+            self.critic = nn.Sequential(nn.Linear(hidden[-1], 1))
+        else:
+            self.trunk = nn.Sequential()  # identity
+            self.actor = mlp(self.obs_dim, self.n_act, hidden, activation)
+            self.critic = mlp(self.obs_dim, 1, hidden, activation)
+        if ortho_init:
+            if shared:
+                for lin in (m for m in self.trunk.modules() if isinstance(m, nn.Linear)):
+                    nn.init.orthogonal_(lin.weight, gain=math.sqrt(2))
+                    nn.init.zeros_(lin.bias)
+            _ortho_init(self.actor, 0.01)
+            _ortho_init(self.critic, 1.0)
+        else:  # still start near-uniform, like CategoricalPolicy
+            with torch.no_grad():
+                self.actor[-1].weight.mul_(0.01)
+                self.actor[-1].bias.zero_()
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """obs (B, obs_dim) -> (logits (B, n_act), val (B,))."""
+        x = self.trunk(obs)
+        return self.actor(x), self.critic(x).squeeze(-1)
+
+    def dist(self, obs: torch.Tensor) -> Categorical:
+        """obs (B, obs_dim) -> Categorical over n_act actions (argument validation off for speed)."""
+        return Categorical(logits=self.actor(self.trunk(obs)), validate_args=False)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs (B, obs_dim) -> val (B,)."""
+        return self.critic(self.trunk(obs)).squeeze(-1)
+
+    def dist_and_value(self, obs: torch.Tensor) -> tuple[Categorical, torch.Tensor]:
+        """Both in one pass (one trunk evaluation when shared): (Categorical, val (B,))."""
+        logits, val = self(obs)
+        return Categorical(logits=logits, validate_args=False), val
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Actions for a rollout, without building a graph.
+
+        obs: (B, obs_dim) or (obs_dim,) NumPy array. Returns (act int64, logp float32, val float32),
+        each (B,) (0-d for a single obs). Sampling is Gumbel-max on torch's seeded RNG (the same
+        distribution as `dist(obs).sample()`, fewer tensor ops); `deterministic=True` is greedy.
+        """
+        with torch.inference_mode():
+            obs_t = torch.as_tensor(obs, dtype=torch.float32)
+            single = obs_t.ndim == 1
+            if single:
+                obs_t = obs_t.unsqueeze(0)
+            if obs_t.ndim != 2 or obs_t.shape[1] != self.obs_dim:
+                raise ValueError(
+                    f"obs must have shape (B, {self.obs_dim}) or ({self.obs_dim},), got {tuple(obs_t.shape)}"
+                )
+            x = _run(self.trunk, obs_t)
+            logp_all = torch.log_softmax(_run(self.actor, x), dim=-1)
+            val = _run(self.critic, x).squeeze(-1)
+            if deterministic:
+                a = logp_all.argmax(dim=-1)
+            else:  # argmax(logp + Gumbel noise) ~ Categorical; Gumbel = -log(Exp(1))
+                a = (logp_all - torch.empty_like(logp_all).exponential_().log_()).argmax(dim=-1)
+            logp = logp_all.gather(1, a.unsqueeze(1)).squeeze(1)
+            a, logp, val = a.numpy(), logp.numpy(), val.numpy()
+        if single:
+            return a[0], logp[0], val[0]
+        return a, logp, val
+
+    def as_policy(self) -> "PolicyView":
+        """A view with `act(obs, deterministic) -> (act, logp)`, for `pgcourse.rollouts.evaluate`."""
+        return PolicyView(self)
+
+
+class PolicyView:
+    """Wraps an `ActorCritic` as a policy with the lesson-2 interface act(obs) -> (act, logp)."""
+
+    def __init__(self, agent: ActorCritic):
+        self.agent = agent
+
+    def act(self, obs, deterministic: bool = False):
+        a, logp, _ = self.agent.act(obs, deterministic=deterministic)
+        return a, logp
+
+
+def actor_critic_for_env(env, hidden: Sequence[int] = (64, 64), shared: bool = False, **kwargs) -> ActorCritic:
+    """An `ActorCritic` sized for `env` (a gymnasium Env or VectorEnv).
+
+    Raises ValueError unless the action space is `Discrete` (starting at 0) and the
+    observation space a flat `Box`.
+    """
+    from gymnasium import spaces
+
+    obs_space, act_space = _env_spaces(env)
+    if not isinstance(act_space, spaces.Discrete):
+        raise ValueError(
+            f"ActorCritic needs a Discrete action space, got {act_space}; "
+            "continuous actions need a Gaussian policy (lesson 6)"
+        )
+    if int(act_space.start) != 0:
+        raise ValueError(f"the Discrete action space must start at 0, got start={act_space.start}")
+    return ActorCritic(_obs_dim(obs_space), int(act_space.n), hidden=hidden, shared=shared, **kwargs)
