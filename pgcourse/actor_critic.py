@@ -5,7 +5,8 @@ By default they are two separate MLPs; `shared=True` puts both heads on one trun
 
 - `agent(obs)` -> (logits (B, n_act), val (B,))            for losses (with grad)
 - `agent.dist(obs)`, `agent.value(obs)`, `agent.dist_and_value(obs)`
-- `agent.act(obs)` -> (act, logp, val) NumPy arrays          for rollouts (no grad, fast)
+- `agent.sample(obs)` -> (act, logp) NumPy arrays            for rollouts (no grad, fast)
+- `agent.act(obs)` -> (act, logp, val) NumPy arrays           the same plus V(obs)
 - `actor_critic_for_env(env)` sizes the network for an env and refuses non-Discrete actions.
 """
 
@@ -100,34 +101,46 @@ class ActorCritic(nn.Module):
         logits, val = self(obs)
         return Categorical(logits=logits, validate_args=False), val
 
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Actions for a rollout, without building a graph.
+    def _obs_tensor(self, obs) -> tuple[torch.Tensor, bool]:
+        obs_t = torch.as_tensor(obs, dtype=torch.float32)
+        single = obs_t.ndim == 1
+        if single:
+            obs_t = obs_t.unsqueeze(0)
+        if obs_t.ndim != 2 or obs_t.shape[1] != self.obs_dim:
+            raise ValueError(f"obs must have shape (B, {self.obs_dim}) or ({self.obs_dim},), got {tuple(obs_t.shape)}")
+        return obs_t, single
 
-        obs: (B, obs_dim) or (obs_dim,) NumPy array. Returns (act int64, logp float32, val float32),
-        each (B,) (0-d for a single obs). Sampling is Gumbel-max on torch's seeded RNG (the same
+    def sample(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Actions from the actor alone, without building a graph: the per-step call of a rollout.
+
+        obs: (B, obs_dim) or (obs_dim,) NumPy array. Returns (act int64, logp float32), each (B,)
+        (0-d for a single obs). Sampling is Gumbel-max on torch's seeded RNG (the same
         distribution as `dist(obs).sample()`, fewer tensor ops); `deterministic=True` is greedy.
         """
         with torch.inference_mode():
-            obs_t = torch.as_tensor(obs, dtype=torch.float32)
-            single = obs_t.ndim == 1
-            if single:
-                obs_t = obs_t.unsqueeze(0)
-            if obs_t.ndim != 2 or obs_t.shape[1] != self.obs_dim:
-                raise ValueError(
-                    f"obs must have shape (B, {self.obs_dim}) or ({self.obs_dim},), got {tuple(obs_t.shape)}"
-                )
-            x = _run(self.trunk, obs_t)
-            logp_all = torch.log_softmax(_run(self.actor, x), dim=-1)
-            val = _run(self.critic, x).squeeze(-1)
+            obs_t, single = self._obs_tensor(obs)
+            logp_all = torch.log_softmax(_run(self.actor, _run(self.trunk, obs_t)), dim=-1)
             if deterministic:
                 a = logp_all.argmax(dim=-1)
             else:  # argmax(logp + Gumbel noise) ~ Categorical; Gumbel = -log(Exp(1))
                 a = (logp_all - torch.empty_like(logp_all).exponential_().log_()).argmax(dim=-1)
             logp = logp_all.gather(1, a.unsqueeze(1)).squeeze(1)
-            a, logp, val = a.numpy(), logp.numpy(), val.numpy()
+            a, logp = a.numpy(), logp.numpy()
         if single:
-            return a[0], logp[0], val[0]
-        return a, logp, val
+            return a[0], logp[0]
+        return a, logp
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(act int64, logp float32, val float32), each (B,) (0-d for one obs), without a graph.
+
+        `sample` plus the critic's V(obs). (Rollouts call `sample` per step and evaluate V
+        afterwards in one batch: acting does not need V.)
+        """
+        a, logp = self.sample(obs, deterministic)
+        with torch.inference_mode():
+            obs_t, single = self._obs_tensor(obs)
+            val = _run(self.critic, _run(self.trunk, obs_t)).squeeze(-1).numpy()
+        return a, logp, (val[0] if single else val)
 
     def as_policy(self) -> "PolicyView":
         """A view with `act(obs, deterministic) -> (act, logp)`, for `pgcourse.rollouts.evaluate`."""
@@ -141,8 +154,7 @@ class PolicyView:
         self.agent = agent
 
     def act(self, obs, deterministic: bool = False):
-        a, logp, _ = self.agent.act(obs, deterministic=deterministic)
-        return a, logp
+        return self.agent.sample(obs, deterministic=deterministic)
 
 
 def actor_critic_for_env(env, hidden: Sequence[int] = (64, 64), shared: bool = False, **kwargs) -> ActorCritic:

@@ -1,7 +1,7 @@
 """Fixed-length rollouts from a vector env (lessons 4-5: A2C, PPO).
 
     collector = RolloutCollector(envs, n_steps=16, seed=0)
-    ro = collector.collect(agent)      # agent.act(obs) -> (act, logp, val); agent.value(obs)
+    ro = collector.collect(agent)      # agent.sample(obs) -> (act, logp) per step; agent.value(obs) after
     adv, ret = gae(ro.rew, ro.val, ro.next_val, ro.terminated, ro.truncated, gamma, lam)
     # losses use the real transitions only: ro.obs[ro.mask], adv[ro.mask], ...
 
@@ -119,23 +119,23 @@ class RolloutCollector:
             "terminated": np.zeros((T, N), bool),
             "truncated": np.zeros((T, N), bool),
             "logp": np.zeros((T, N), np.float32),
-            "val": np.zeros((T, N), np.float32),
             "mask": np.ones((T, N), bool),
         }
 
     def collect(self, agent) -> Rollout:
         """Play n_steps vector steps with `agent`; return the `Rollout`.
 
-        `agent.act(obs (N, obs_dim)) -> (act (N,), logp (N,), val (N,))` is called once per
-        step; `agent.value(next_obs)` once per rollout, batched, for next_val.
+        `agent.sample(obs (N, obs_dim)) -> (act (N,), logp (N,))` (NumPy) is called once per step;
+        acting does not need V, so `agent.value(obs)` (torch, (B, obs_dim) -> (B,)) runs once after
+        the rollout, batched over obs and next_obs, for val and next_val.
         """
         b = self._buf
         obs_b, next_obs_b, act_b, rew_b = b["obs"], b["next_obs"], b["act"], b["rew"]
-        term_b, trunc_b, logp_b, val_b, mask_b = b["terminated"], b["truncated"], b["logp"], b["val"], b["mask"]
+        term_b, trunc_b, logp_b, mask_b = b["terminated"], b["truncated"], b["logp"], b["mask"]
         envs, obs = self.envs, self.obs
         for t in range(self.n_steps):  # the hot loop: one batched forward and one env step per t
-            act, logp, val = agent.act(obs)
-            obs_b[t], act_b[t], logp_b[t], val_b[t] = obs, act, logp, val
+            act, logp = agent.sample(obs)
+            obs_b[t], act_b[t], logp_b[t] = obs, act, logp
             obs, rew, terminated, truncated, info = envs.step(act)
             rew_b[t], term_b[t], trunc_b[t] = rew, terminated, truncated
             if not self.next_step:
@@ -157,10 +157,10 @@ class RolloutCollector:
         self.env_steps += int(mask_b.sum())
         self.env_steps_simulated += self.n_steps * self.num_envs
 
-        with torch.inference_mode():  # V of the true next observations, one batched forward
-            next_val = agent.value(torch.from_numpy(next_obs_b.reshape(-1, self.obs_dim)))
-            next_val = next_val.reshape(self.n_steps, self.num_envs).numpy().astype(np.float32, copy=True)
-        return Rollout(**{k: v.copy() for k, v in b.items()}, next_val=next_val,
+        with torch.inference_mode():  # V(obs) and V(true next obs), one batched forward
+            both = torch.from_numpy(np.concatenate([obs_b, next_obs_b]).reshape(-1, self.obs_dim))
+            v = agent.value(both).reshape(2, self.n_steps, self.num_envs).numpy().astype(np.float32)
+        return Rollout(**{k: x.copy() for k, x in b.items()}, val=v[0], next_val=v[1],
                        ep_ret=ep_ret, ep_len=ep_len, ep_end=ep_end)
 
     def _episodes(self, rew, mask, done):

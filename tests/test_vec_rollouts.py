@@ -34,10 +34,9 @@ class Scripted:
     """Env 0 never terminates (every episode is truncated at LIMIT); env 1 terminates at its 3rd step.
     V(obs) = 10 * count + 1, so V(final obs of a truncated episode) = 41 and V(reset obs) = 1."""
 
-    def act(self, obs):
-        count = obs[:, 0]
-        act = np.array([0, int(count[1] == 2)], dtype=np.int64)
-        return act, np.zeros(2, np.float32), (10 * count + 1).astype(np.float32)
+    def sample(self, obs):
+        act = np.array([0, int(obs[1, 0] == 2)], dtype=np.int64)
+        return act, np.zeros(2, np.float32)
 
     def value(self, obs):
         return 10 * obs[:, 0] + 1
@@ -167,6 +166,9 @@ def test_actor_critic_api():
         a, logp, v = ag.act(np.zeros((5, 4), np.float32))
         assert a.shape == logp.shape == v.shape == (5,) and a.dtype == np.int64
         np.testing.assert_allclose(v, val.detach().numpy(), atol=1e-6)
+        np.testing.assert_allclose(logp, ag.dist(obs).log_prob(torch.as_tensor(a)).detach().numpy(), atol=1e-6)
+        a2, logp2 = ag.sample(np.zeros((5, 4), np.float32))
+        assert a2.shape == logp2.shape == (5,)
         a1, lp1, v1 = ag.act(np.zeros(4))
         assert a1.shape == lp1.shape == v1.shape == ()
     assert any(p is q for p in ag.trunk.parameters() for q in ag.parameters())  # shared trunk is in use
@@ -174,9 +176,9 @@ def test_actor_critic_api():
     ag = ActorCritic(1, 3, hidden=(4,))
     with torch.no_grad():
         ag.actor[-1].bias.copy_(torch.log(torch.tensor([0.2, 0.3, 0.5])))
-    a, _, _ = ag.act(np.zeros((20_000, 1), np.float32))
+    a, _ = ag.sample(np.zeros((20_000, 1), np.float32))
     np.testing.assert_allclose(np.bincount(a, minlength=3) / 20_000, [0.2, 0.3, 0.5], atol=0.015)
-    g, _, _ = ag.act(np.zeros((3, 1), np.float32), deterministic=True)
+    g, _ = ag.sample(np.zeros((3, 1), np.float32), deterministic=True)
     assert np.all(g == 2)
     ret = evaluate(ActorCritic(4, 2).as_policy(), "CartPole-v1", n_episodes=3, seed=0, deterministic=True)
     assert ret.shape == (3,) and np.all(ret >= 1)
