@@ -5,6 +5,7 @@ import pytest
 
 from pgcourse import logderiv
 from pgcourse.checks import check_bandit_pg_step, check_score_function_estimate, check_softmax_score
+from catalogue import assert_caught, case_ids
 
 
 def _pi(theta):
@@ -109,13 +110,9 @@ def test_reference_passes(check, reference):
     assert check(reference).passed
 
 
-@pytest.mark.parametrize("check, wrong, mistake, hint_word", CASES, ids=[c[1].__name__ for c in CASES])
+@pytest.mark.parametrize("check, wrong, mistake, hint_word", CASES, ids=case_ids(CASES))
 def test_mistake_fails_with_its_hint(check, wrong, mistake, hint_word, capsys):
-    result = check(wrong)
-    out = capsys.readouterr().out
-    assert result.status == "failed"
-    assert result.mistake == mistake, f"{wrong.__name__} was diagnosed as {result.mistake!r}"
-    assert hint_word in result.hint and hint_word in out
+    assert_caught(check, wrong, mistake, hint_word, capsys)
 
 
 def test_each_check_catalogues_at_least_three_mistakes():

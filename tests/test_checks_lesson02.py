@@ -6,6 +6,7 @@ import torch
 
 from pgcourse import losses, returns
 from pgcourse.checks import check_reinforce_loss, check_reward_to_go, check_reward_to_go_episodes
+from catalogue import assert_caught, case_ids
 
 
 def rtg_no_discount(rew, gamma):
@@ -107,12 +108,9 @@ def test_reference_passes(check, reference):
     assert check(reference).passed
 
 
-@pytest.mark.parametrize("check, wrong, mistake, hint_word", CASES, ids=[c[1].__name__ for c in CASES])
+@pytest.mark.parametrize("check, wrong, mistake, hint_word", CASES, ids=case_ids(CASES))
 def test_mistake_fails_with_its_hint(check, wrong, mistake, hint_word, capsys):
-    result = check(wrong)
-    assert result.status == "failed"
-    assert result.mistake == mistake, f"{wrong.__name__} was diagnosed as {result.mistake!r}: {result.message}"
-    assert hint_word in result.hint and hint_word in capsys.readouterr().out
+    assert_caught(check, wrong, mistake, hint_word, capsys)
 
 
 def test_loss_returning_numpy_is_reported():

@@ -5,6 +5,7 @@ import pytest
 
 from pgcourse import baselines, losses
 from pgcourse.checks import check_baseline_loss, check_gradient_variance, check_optimal_baseline
+from catalogue import assert_caught, case_ids
 
 
 def bl_added(logp, ret, val):
@@ -83,12 +84,9 @@ def test_reference_passes(check, reference):
     assert check(reference).passed
 
 
-@pytest.mark.parametrize("check, wrong, mistake, hint_word", CASES, ids=[c[1].__name__ for c in CASES])
+@pytest.mark.parametrize("check, wrong, mistake, hint_word", CASES, ids=case_ids(CASES))
 def test_mistake_fails_with_its_hint(check, wrong, mistake, hint_word, capsys):
-    result = check(wrong)
-    assert result.status == "failed"
-    assert result.mistake == mistake, f"{wrong.__name__} was diagnosed as {result.mistake!r}: {result.message}"
-    assert hint_word in result.hint and hint_word in capsys.readouterr().out
+    assert_caught(check, wrong, mistake, hint_word, capsys)
 
 
 def test_each_check_catalogues_at_least_three_mistakes():

@@ -5,6 +5,7 @@ import pytest
 
 from pgcourse import advantages, losses
 from pgcourse.checks.actor_critic import check_a2c_loss, check_gae
+from catalogue import assert_caught, case_ids
 
 
 def _gae_student(rew, val, next_val, terminated, truncated, gamma, lam, variant):
@@ -66,12 +67,9 @@ def test_reference_passes(check, reference):
     assert check(reference).passed
 
 
-@pytest.mark.parametrize("check, wrong, mistake, hint_word", CASES, ids=[c[1].__name__ for c in CASES])
+@pytest.mark.parametrize("check, wrong, mistake, hint_word", CASES, ids=case_ids(CASES))
 def test_mistake_fails_with_its_hint(check, wrong, mistake, hint_word, capsys):
-    result = check(wrong)
-    assert result.status == "failed"
-    assert result.mistake == mistake, f"{wrong.__name__} was diagnosed as {result.mistake!r}: {result.message}"
-    assert hint_word in result.hint and hint_word in capsys.readouterr().out
+    assert_caught(check, wrong, mistake, hint_word, capsys)
 
 
 def test_gae_must_return_a_pair():
