@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from pgcourse import logderiv
 
 BLUE, RED, GREY, GREEN = "#1f77b4", "#d62728", "#7f7f7f", "#2ca02c"
+STYLE = {"description_width": "100px"}  # room for labels such as "learning rate"
 
 
 class FigureWidget:
@@ -79,13 +80,13 @@ class DistributionUpdateWidget(FigureWidget):
         super().__init__(Figure(figsize=(6.5, 3.4), layout="constrained"))
         self.k = k
         for i in range(k):
-            self.controls[f"logit{i}"] = w.FloatSlider(value=float(theta[i]), min=-5, max=5, step=0.1,
+            self.controls[f"logit{i}"] = w.FloatSlider(style=STYLE, value=float(theta[i]), min=-5, max=5, step=0.1,
                                                        description=f"logit a{i + 1}")
-        self.controls["action"] = w.ToggleButtons(options=[(f"a{i + 1}", i) for i in range(k)], value=int(a),
+        self.controls["action"] = w.ToggleButtons(style=STYLE, options=[(f"a{i + 1}", i) for i in range(k)], value=int(a),
                                                   description="sampled")
-        self.controls["G"] = w.FloatSlider(value=G, min=-5, max=5, step=0.1, description="G (return)")
-        self.controls["lr"] = w.FloatSlider(value=lr, min=0.01, max=2.0, step=0.01, description="learning rate")
-        self.presets = w.Dropdown(
+        self.controls["G"] = w.FloatSlider(style=STYLE, value=G, min=-5, max=5, step=0.1, description="G (return)")
+        self.controls["lr"] = w.FloatSlider(style=STYLE, value=lr, min=0.01, max=2.0, step=0.01, description="learning rate")
+        self.presets = w.Dropdown(style=STYLE, 
             options=["uniform", "a1 favoured", "a3 nearly certain"], value=None, description="preset")
         self.presets.observe(lambda ch: self.apply_preset(ch["new"]), names="value")
 
@@ -157,10 +158,10 @@ class BanditLearningWidget(FigureWidget):
             raise ValueError(f"steps must be at least 1, got {steps}")
         self.steps, self.noise = int(steps), float(noise)
         super().__init__(Figure(figsize=(9, 3.3), layout="constrained"))
-        self.controls["step"] = w.IntSlider(value=0, min=0, max=self.steps, description="step")
-        self.controls["lr"] = w.FloatLogSlider(value=lr, base=10, min=-3, max=0.5, step=0.05,
+        self.controls["step"] = w.IntSlider(style=STYLE, value=0, min=0, max=self.steps, description="step")
+        self.controls["lr"] = w.FloatLogSlider(style=STYLE, value=lr, base=10, min=-3, max=0.5, step=0.05,
                                                description="learning rate")
-        self.controls["seed"] = w.IntSlider(value=seed, min=0, max=20, description="seed")
+        self.controls["seed"] = w.IntSlider(style=STYLE, value=seed, min=0, max=20, description="seed")
         self.play = w.Play(value=0, min=0, max=self.steps, step=2, interval=60, description="play")
         w.jslink((self.play, "value"), (self.controls["step"], "value"))
 
@@ -237,7 +238,7 @@ class AdvantageWidget(FigureWidget):
             raise ValueError(f"theta must have shape ({k},), got {theta.shape}")
         super().__init__(Figure(figsize=(9, 3.3), layout="constrained"))
         for i in range(k):
-            self.controls[f"logit{i}"] = w.FloatSlider(value=float(theta[i]), min=-5, max=5, step=0.1,
+            self.controls[f"logit{i}"] = w.FloatSlider(style=STYLE, value=float(theta[i]), min=-5, max=5, step=0.1,
                                                        description=f"logit a{i + 1}")
         self.ax_q, self.ax_g = self.fig.subplots(1, 2)
         x = np.arange(k)
@@ -306,8 +307,8 @@ class GAELambdaWidget(FigureWidget):
         self.lams = np.round(np.linspace(0, 1, 21), 2)
         self._lab, self.n_episodes, self.seed = gae_lab, int(n_episodes), int(seed)
         super().__init__(Figure(figsize=(9.5, 3.4), layout="constrained"))
-        self.controls["lam"] = w.SelectionSlider(options=list(self.lams), value=0.95, description="lambda")
-        self.controls["critic_error"] = w.SelectionSlider(options=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        self.controls["lam"] = w.SelectionSlider(style=STYLE, options=list(self.lams), value=0.95, description="lambda")
+        self.controls["critic_error"] = w.SelectionSlider(style=STYLE, options=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
                                                           value=float(critic_error), description="critic error")
         self.ax_c, self.ax_a = self.fig.subplots(1, 2)
         (self.l_bias,) = self.ax_c.plot([], [], color=BLUE, label="bias²")
@@ -390,8 +391,8 @@ class ClippedObjectiveWidget(FigureWidget):
 
         super().__init__(Figure(figsize=(7.5, 5.2), layout="constrained"))
         self.r = np.linspace(0.0, float(r_max), 501)
-        self.controls["eps"] = w.FloatSlider(value=eps, min=0.01, max=0.5, step=0.01, description="epsilon")
-        self.controls["adv"] = w.FloatSlider(value=adv, min=-2.0, max=2.0, step=0.1, description="advantage A")
+        self.controls["eps"] = w.FloatSlider(style=STYLE, value=eps, min=0.01, max=0.5, step=0.01, description="epsilon")
+        self.controls["adv"] = w.FloatSlider(style=STYLE, value=adv, min=-2.0, max=2.0, step=0.1, description="advantage A")
         self.ax_l, self.ax_d = self.fig.subplots(2, 1, sharex=True)
         (self.l_cpi,) = self.ax_l.plot(self.r, self.r, color=GREY, ls="--", label="L_CPI = r A")
         (self.l_clip,) = self.ax_l.plot(self.r, self.r, color=BLUE, lw=2.5, label="L_CLIP")
