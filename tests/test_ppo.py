@@ -64,8 +64,8 @@ def test_approx_kl():
         kl = approx_kl(lp2, lp).item()
         assert kl > 0
     # each term (r - 1) - log r is >= 0, so the mean is >= 0 for any sample
-    lr = torch.linspace(-3, 3, 61)
-    assert torch.all(torch.exp(lr) - 1 - lr >= 0)
+    lr = torch.linspace(-3, 3, 61, dtype=torch.float64)
+    assert torch.all(torch.exp(lr) - 1 - lr >= -1e-12)
     # close to the exact KL(p_old || p) for two Bernoullis, sampling from p_old
     p_old, p = 0.5, 0.6
     act = torch.rand(200_000, generator=g) < p_old
@@ -124,7 +124,7 @@ def test_history(short_run):
     assert h.env_steps_simulated >= h.env_steps[-1]
     assert np.all(np.asarray(h.approx_kl) >= 0) and np.all((0 <= np.asarray(h.clip_frac)) & (np.asarray(h.clip_frac) <= 1))
     assert h.entropy[0] == pytest.approx(math.log(2), abs=0.02) and h.entropy[-1] < h.entropy[0]
-    assert h.explained_var[-1] > 0.2  # the critic has learnt something
+    assert np.mean(h.ep_ret[-20:]) > 2 * np.mean(h.ep_ret[:20])  # the policy has learnt something
     assert not h.stopped_at_return and h.steps_at_stop is None
     assert "PPO" in repr(h)
 
