@@ -60,15 +60,29 @@ def a2c_loss(logp: torch.Tensor, entropy: torch.Tensor, val: torch.Tensor, ret: 
     return policy_loss + vf_coef * value_loss - ent_coef * entropy.mean()
 
 
+def _check_pair(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor | None = None) -> None:
+    if not (isinstance(logp, torch.Tensor) and isinstance(logp_old, torch.Tensor)):
+        raise ValueError("logp and logp_old must be torch tensors")
+    if logp.shape != logp_old.shape or logp.ndim != 1:
+        raise ValueError(f"logp and logp_old must have the same shape (B,), got {tuple(logp.shape)} and {tuple(logp_old.shape)}")
+    if adv is not None and (not isinstance(adv, torch.Tensor) or adv.shape != logp.shape):
+        raise ValueError(f"adv must be a tensor of the shape of logp {tuple(logp.shape)}, got {getattr(adv, 'shape', adv)}")
+
+
 def ppo_clip_loss(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor, clip_eps: float = 0.2) -> torch.Tensor:
     """PPO's clipped surrogate, as a loss to minimise. All inputs (B,).
 
     ratio = exp(logp - logp_old) with logp_old and adv treated as data (detached);
     loss = -mean(min(ratio * adv, clip(ratio, 1 - eps, 1 + eps) * adv)).
+    The gradient is zero where the clip is active: adv > 0 and ratio > 1+eps, or adv < 0 and ratio < 1-eps.
     """
-    _check_same_shape(logp=logp, logp_old=logp_old, adv=adv)
+    try:
+        clip_eps = float(clip_eps)
+    except (TypeError, ValueError):
+        raise ValueError(f"clip_eps must be a number > 0, got {clip_eps!r}") from None
     if not clip_eps > 0:
         raise ValueError(f"clip_eps must be > 0 (typically 0.1 to 0.3), got {clip_eps}")
+    _check_pair(logp, logp_old, adv)
     ratio = torch.exp(logp - logp_old.detach())
     adv = adv.detach()
     return -torch.min(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()
@@ -77,9 +91,9 @@ def ppo_clip_loss(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
 def approx_kl(logp: torch.Tensor, logp_old: torch.Tensor) -> torch.Tensor:
     """Estimate of KL(pi_old || pi_new) from samples of pi_old: mean((r - 1) - log r), r = exp(logp - logp_old).
 
-    Each term is >= 0, so the estimate never goes negative (unlike mean(logp_old - logp)). No gradient.
+    Each term is >= 0, so the estimate never goes negative (unlike mean(logp_old - logp)). A diagnostic: no gradient.
     """
-    _check_same_shape(logp=logp, logp_old=logp_old)
+    _check_pair(logp, logp_old)
     with torch.no_grad():
         log_ratio = logp - logp_old
         return ((log_ratio.exp() - 1) - log_ratio).mean()

@@ -33,47 +33,9 @@ from pgcourse.a2c import (
     explained_variance,
 )
 
+from pgcourse.losses import approx_kl, ppo_clip_loss  # the losses live with the others; re-exported here
+
 __all__ = ["PPOConfig", "train_ppo", "ppo_clip_loss", "approx_kl"]
-
-
-def _check_pair(logp, logp_old, adv=None):
-    logp, logp_old = torch.as_tensor(logp), torch.as_tensor(logp_old)
-    if logp.shape != logp_old.shape:
-        raise ValueError(f"logp and logp_old must have the same shape, got {tuple(logp.shape)} and {tuple(logp_old.shape)}")
-    if adv is not None:
-        adv = torch.as_tensor(adv)
-        if adv.shape != logp.shape:
-            raise ValueError(f"adv must have the shape of logp {tuple(logp.shape)}, got {tuple(adv.shape)}")
-    return logp, logp_old, adv
-
-
-def ppo_clip_loss(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor, clip_eps: float) -> torch.Tensor:
-    """PPO's clipped surrogate loss (to minimise), a scalar. logp, logp_old, adv: (B,).
-
-    ratio = exp(logp - logp_old) (logp_old detached); loss = -mean(min(ratio*adv, clip(ratio, 1-eps, 1+eps)*adv)).
-    The gradient is zero where the clip is active: adv > 0 and ratio > 1+eps, or adv < 0 and ratio < 1-eps.
-    """
-    try:
-        clip_eps = float(clip_eps)
-    except (TypeError, ValueError):
-        raise ValueError(f"clip_eps must be a number > 0, got {clip_eps!r}") from None
-    if not clip_eps > 0:
-        raise ValueError(f"clip_eps must be > 0 (typically 0.1-0.3), got {clip_eps}")
-    logp, logp_old, adv = _check_pair(logp, logp_old, adv)
-    ratio = torch.exp(logp - logp_old.detach())
-    surr1 = ratio * adv
-    surr2 = torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv
-    return -torch.min(surr1, surr2).mean()
-
-
-def approx_kl(logp: torch.Tensor, logp_old: torch.Tensor) -> torch.Tensor:
-    """Estimate of KL(pi_old || pi) from samples of pi_old: mean((ratio - 1) - log ratio) >= 0, a scalar.
-
-    logp, logp_old: (B,) log-probabilities of the same actions under the new and the old policy.
-    """
-    logp, logp_old, _ = _check_pair(logp, logp_old)
-    log_ratio = logp - logp_old
-    return (torch.exp(log_ratio) - 1.0 - log_ratio).mean()
 
 
 @dataclass

@@ -82,7 +82,7 @@ def test_clip_loss_zero_gradient_regions():
 @pytest.mark.parametrize("call, msg", [
     (lambda: losses.ppo_clip_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), 0.0), "clip_eps"),
     (lambda: losses.ppo_clip_loss(torch.zeros(2), torch.zeros(3), torch.zeros(2), 0.2), "shape"),
-    (lambda: losses.approx_kl(torch.zeros(2, 2), torch.zeros(2, 2)), "1-D"),
+    (lambda: losses.approx_kl(torch.zeros(2, 2), torch.zeros(2, 2)), "same shape"),
 ])
 def test_bad_arguments(call, msg):
     with pytest.raises(ValueError, match=msg):
