@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
-from pgcourse.policies import _check_sizes, _env_spaces, _obs_dim, mlp
+from pgcourse.policies import _check_sizes, discrete_env_sizes, mlp
 
 __all__ = ["ActorCritic", "actor_critic_for_env"]
 
@@ -158,19 +158,6 @@ class PolicyView:
 
 
 def actor_critic_for_env(env, hidden: Sequence[int] = (64, 64), shared: bool = False, **kwargs) -> ActorCritic:
-    """An `ActorCritic` sized for `env` (a gymnasium Env or VectorEnv).
-
-    Raises ValueError unless the action space is `Discrete` (starting at 0) and the
-    observation space a flat `Box`.
-    """
-    from gymnasium import spaces
-
-    obs_space, act_space = _env_spaces(env)
-    if not isinstance(act_space, spaces.Discrete):
-        raise ValueError(
-            f"ActorCritic needs a Discrete action space, got {act_space}; "
-            "continuous actions need a Gaussian policy (lesson 6)"
-        )
-    if int(act_space.start) != 0:
-        raise ValueError(f"the Discrete action space must start at 0, got start={act_space.start}")
-    return ActorCritic(_obs_dim(obs_space), int(act_space.n), hidden=hidden, shared=shared, **kwargs)
+    """An `ActorCritic` sized for `env` (a gymnasium Env or VectorEnv); ValueError unless its action space
+    is `Discrete` and its observation space a flat `Box` (see `pgcourse.policies.discrete_env_sizes`)."""
+    return ActorCritic(*discrete_env_sizes(env, "ActorCritic"), hidden=hidden, shared=shared, **kwargs)

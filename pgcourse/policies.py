@@ -139,23 +139,28 @@ def _obs_dim(obs_space) -> int:
     return int(obs_space.shape[0])
 
 
-def policy_for_env(env, hidden: Sequence[int] = (64,), **kwargs) -> CategoricalPolicy:
-    """A `CategoricalPolicy` sized for `env` (a gymnasium Env or VectorEnv).
+def discrete_env_sizes(env, who: str = "CategoricalPolicy") -> tuple[int, int]:
+    """(obs_dim, n_act) of `env` (a gymnasium Env or VectorEnv) for a categorical policy.
 
-    Raises ValueError unless the action space is `Discrete` and the
-    observation space a flat `Box`.
+    Raises ValueError unless the action space is `Discrete` (starting at 0) and the
+    observation space a flat `Box`; `who` names the model in the message.
     """
     from gymnasium import spaces
 
     obs_space, act_space = _env_spaces(env)
     if not isinstance(act_space, spaces.Discrete):
         raise ValueError(
-            f"CategoricalPolicy needs a Discrete action space, got {act_space}; "
+            f"{who} needs a Discrete action space, got {act_space}; "
             "continuous actions need a Gaussian policy (lesson 6)"
         )
     if int(act_space.start) != 0:
         raise ValueError(f"the Discrete action space must start at 0, got start={act_space.start}")
-    return CategoricalPolicy(_obs_dim(obs_space), int(act_space.n), hidden=hidden, **kwargs)
+    return _obs_dim(obs_space), int(act_space.n)
+
+
+def policy_for_env(env, hidden: Sequence[int] = (64,), **kwargs) -> CategoricalPolicy:
+    """A `CategoricalPolicy` sized for `env` (see `discrete_env_sizes` for what it accepts)."""
+    return CategoricalPolicy(*discrete_env_sizes(env, "CategoricalPolicy"), hidden=hidden, **kwargs)
 
 
 def value_net_for_env(env, hidden: Sequence[int] = (64,), **kwargs) -> ValueNet:
