@@ -122,9 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 # ----------------------------------------------------------------------------- lessons 4-5: A2C and PPO
 # These train on fixed-length rollouts, not whole episodes. Their criterion: train until the mean
@@ -196,3 +193,7 @@ def run_benchmark(algo: str, seed: int = 0, threshold: float = 475.0, max_episod
         "eval_deterministic": True,
         "wall_s_to_threshold": round(float(hist.wall_at_stop), 2) if solved else None,
     }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
