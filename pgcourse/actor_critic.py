@@ -5,6 +5,7 @@ By default they are two separate MLPs; `shared=True` puts both heads on one trun
 
 - `agent(obs)` -> (logits (B, n_act), val (B,))            for losses (with grad)
 - `agent.dist(obs)`, `agent.value(obs)`, `agent.dist_and_value(obs)`
+- `agent.evaluate_actions(obs, act)` -> (logp, entropy, val)  the update loop's one call
 - `agent.sample(obs)` -> (act, logp) NumPy arrays            for rollouts (no grad, fast)
 - `agent.act(obs)` -> (act, logp, val) NumPy arrays           the same plus V(obs)
 - `actor_critic_for_env(env)` sizes the network for an env and refuses non-Discrete actions.
@@ -34,7 +35,7 @@ def _ortho_init(module: nn.Module, out_gain: float) -> None:
 
 
 def _run(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    for layer in seq:  # layer.forward skips nn.Module.__call__ overhead (hot rollout loop only)
+    for layer in seq:  # layer.forward skips nn.Module.__call__ overhead (no hooks here; hot loops only)
         x = layer.forward(x)
     return x
 
@@ -100,6 +101,22 @@ class ActorCritic(nn.Module):
         """Both in one pass (one trunk evaluation when shared): (Categorical, val (B,))."""
         logits, val = self(obs)
         return Categorical(logits=logits, validate_args=False), val
+
+    def evaluate_actions(
+        self, obs: torch.Tensor, act: torch.Tensor, entropy: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(logp, entropy, val), each (B,), for obs (B, obs_dim) and act (B,), with grad.
+
+        The same numbers as `dist(obs).log_prob(act)`, `dist(obs).entropy()` and `value(obs)`,
+        from one forward pass and a log-softmax (cheaper than building a Categorical in the
+        update loop, which runs thousands of times per run). entropy=False skips it (None).
+        """
+        x = _run(self.trunk, obs)
+        logp_all = torch.log_softmax(_run(self.actor, x), dim=-1)
+        val = _run(self.critic, x).squeeze(-1)
+        logp = logp_all.gather(1, act.unsqueeze(1)).squeeze(1)
+        ent = -(logp_all.exp() * logp_all).sum(dim=-1) if entropy else None
+        return logp, ent, val
 
     def _obs_tensor(self, obs) -> tuple[torch.Tensor, bool]:
         obs_t = torch.as_tensor(obs, dtype=torch.float32)

@@ -159,9 +159,14 @@ def run_benchmark(algo: str, seed: int = 0, threshold: float = 475.0, max_episod
     """
     if algo not in _ROLLOUT_ALGOS:
         return _run_episode_benchmark(algo, seed, threshold, max_episodes, eval_episodes)
+    import torch
+
     import pgcourse.a2c  # noqa: F401  (imports are not timed)
     import pgcourse.ppo  # noqa: F401
     from pgcourse.plots import moving_average
+
+    # torch imports torch._dynamo lazily when the first optimizer is built (about 1 s): an import, not timed
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
     env_id, runner = ALGOS[algo]
     t0 = time.perf_counter()

@@ -8,7 +8,10 @@ the clipped surrogate of the importance ratio:
     ratio = exp(logp - logp_old)                       # pi_theta(a|s) / pi_old(a|s)
     loss  = -min(ratio * adv, clip(ratio, 1 - eps, 1 + eps) * adv).mean()
 
-Everything else (rollouts, GAE, critic, entropy bonus, gradient clipping) is A2C's.
+Everything else (rollouts, GAE, critic, entropy bonus, gradient clipping) is A2C's. The usual
+PPO details are named in the loop: advantage normalisation, value loss (optionally clipped),
+entropy bonus, gradient clipping, learning-rate annealing, orthogonal init (in ActorCritic);
+the optimizer is Adam, with a larger learning rate for the critic (critic_lr).
 `clip_eps=None` drops the clip (the plain importance-weighted surrogate): with many
 epochs the policy runs away from the data (approx-KL blows up). The lesson's ablation.
 """
@@ -24,6 +27,7 @@ import torch
 from pgcourse.a2c import (
     ACHistory,
     _advantages,
+    _anneal,
     _config,
     _log_rollout,
     _setup,
@@ -40,27 +44,29 @@ __all__ = ["PPOConfig", "train_ppo", "ppo_clip_loss", "approx_kl"]
 
 @dataclass
 class PPOConfig:
-    """Every setting of a PPO run. The defaults solve CartPole-v1 (last 20 episodes >= 475) in seconds."""
+    """Every setting of a PPO run. The defaults solve CartPole-v1 (last 20 episodes >= 475, and a greedy
+    evaluation >= 475) in 23k-35k env steps, about 3 s on 2 CPU cores (seeds 0-2)."""
 
     env_id: str = "CartPole-v1"
     seed: int = 0
     num_envs: int = 16  # sub-envs stepped side by side
-    n_steps: int = 32  # steps per sub-env per rollout: batch = num_envs * n_steps
-    total_steps: int = 200_000  # stop after this many env steps (transitions) ...
+    n_steps: int = 8  # steps per sub-env per rollout: batch = num_envs * n_steps
+    total_steps: int = 60_000  # stop after this many env steps (transitions); also the lr annealing horizon ...
     stop_return: float | None = 475.0  # ... or once the last `stop_window` training episodes average this
     stop_window: int = 20
-    n_epochs: int = 10  # passes over each rollout  <- the change from A2C
-    minibatch_size: int = 256  # transitions per gradient step (about; the batch is split evenly)
+    n_epochs: int = 6  # passes over each rollout  <- the change from A2C
+    minibatch_size: int = 128  # transitions per gradient step (about; the batch is split evenly)
     clip_eps: float | None = 0.2  # clip range of the ratio; None: no clipping (the ablation)
     gamma: float = 0.99
-    gae_lambda: float = 0.95
-    lr: float = 1e-3  # Adam
-    anneal_lr: bool = False  # decay lr linearly to 0 over total_steps
+    gae_lambda: float = 0.9
+    lr: float = 3e-3  # Adam, actor
+    critic_lr: float | None = 9e-3  # Adam, the critic's own weights (None: lr)
+    anneal_lr: bool = True  # decay both learning rates linearly to 0 over total_steps
     vf_coef: float = 0.5
     vf_clip: float | None = None  # clip the value update to +-vf_clip around the old value (None: off)
     ent_coef: float = 0.0
     max_grad_norm: float | None = 0.5
-    normalize_adv: bool = True  # standardise adv in each minibatch
+    normalize_adv: bool = True  # standardise adv over the rollout
     target_kl: float | None = None  # stop the epochs early once approx-KL exceeds this (None: never)
     hidden: tuple[int, ...] = (64, 64)
     shared: bool = False
@@ -92,13 +98,12 @@ def train_ppo(config: PPOConfig | None = None, **overrides) -> ACHistory:
 def _train_ppo(cfg: PPOConfig) -> ACHistory:
     t0 = time.perf_counter()
     collector, agent, opt, bar = _setup(cfg, "PPO")
+    params = list(agent.parameters())
+    base_lrs = [g["lr"] for g in opt.param_groups]
     hist = ACHistory(config=cfg, agent=agent)
     try:
         while collector.env_steps < cfg.total_steps:
-            # Optional learning-rate annealing: linear from lr to 0 over total_steps.
-            lr = cfg.lr * (1.0 - collector.env_steps / cfg.total_steps) if cfg.anneal_lr else cfg.lr
-            for g in opt.param_groups:
-                g["lr"] = lr
+            _anneal(opt, base_lrs, collector.env_steps, cfg)  # optional learning-rate annealing
 
             # 1. Act: n_steps on every sub-env with the current policy (logp_old, val_old recorded).
             ro = collector.collect(agent)
@@ -110,19 +115,20 @@ def _train_ppo(cfg: PPOConfig) -> ACHistory:
             logp_old, val_old = torch.from_numpy(ro.logp[m]), torch.from_numpy(ro.val[m])
             adv_all = torch.as_tensor(adv_np[m], dtype=torch.float32)
             ret_all = torch.as_tensor(ret_np[m], dtype=torch.float32)
+            if cfg.normalize_adv:  # advantage normalisation (mean 0, std 1 over the rollout)
+                adv_all = (adv_all - adv_all.mean()) / (adv_all.std() + 1e-8)
 
             # 3. THE CHANGE FROM A2C: several epochs of minibatch steps on the same rollout.
             B = len(obs)
             n_mb = max(1, round(B / cfg.minibatch_size))
             stats = []
-            for _epoch in range(cfg.n_epochs):
-                for idx in torch.randperm(B).tensor_split(n_mb):
+            for epoch in range(cfg.n_epochs):
+                log_epoch = epoch == cfg.n_epochs - 1 or cfg.target_kl is not None  # record stats (cheap)
+                # shuffled minibatches (one minibatch: the whole rollout, no need to shuffle)
+                for idx in torch.randperm(B).tensor_split(n_mb) if n_mb > 1 else [slice(None)]:
                     adv = adv_all[idx]
-                    if cfg.normalize_adv:  # advantage normalisation, per minibatch
-                        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                    dist, val = agent.dist_and_value(obs[idx])
-                    logp = dist.log_prob(act[idx])
-                    entropy = dist.entropy().mean()
+                    logp, entropy, val = agent.evaluate_actions(obs[idx], act[idx],
+                                                                entropy=cfg.ent_coef > 0 or log_epoch)
 
                     # policy: clipped surrogate (or, for the ablation, the unclipped ratio * adv)
                     if cfg.clip_eps is not None:
@@ -137,23 +143,25 @@ def _train_ppo(cfg: PPOConfig) -> ACHistory:
                         val_clipped = val_old[idx] + (val - val_old[idx]).clamp(-cfg.vf_clip, cfg.vf_clip)
                         value_loss = torch.max((val - ret_all[idx]) ** 2, (val_clipped - ret_all[idx]) ** 2).mean()
 
-                    # entropy bonus; then one step with gradient clipping
-                    loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
-                    _step(agent, opt, loss, cfg.max_grad_norm)
-                    stats.append((loss.detach(), policy_loss.detach(), value_loss.detach(), entropy.detach()))
-                if cfg.target_kl is not None and _moved(agent, obs, act, logp_old, cfg)[0] > cfg.target_kl:
+                    loss = policy_loss + cfg.vf_coef * value_loss
+                    if cfg.ent_coef > 0:  # entropy bonus (left out of the graph when its weight is 0)
+                        loss = loss - cfg.ent_coef * entropy.mean()
+                    _step(params, opt, loss, cfg.max_grad_norm)  # one step, with gradient clipping
+                    if log_epoch:
+                        stats.append(_minibatch_stats(logp, logp_old[idx], entropy, loss, policy_loss, value_loss, cfg))
+                if cfg.target_kl is not None and stats[-1][3] > cfg.target_kl:
                     break  # optional early stop: the policy already moved far enough from the data's
 
-            # 4. Log: loss terms averaged over the minibatches; how far the update moved the policy.
-            loss, policy_loss, value_loss, entropy = (torch.stack(x).mean().item() for x in zip(*stats))
-            kl, clip_frac = _moved(agent, obs, act, logp_old, cfg)
+            # 4. Log, averaged over the last epoch's minibatches (approx-KL, clip fraction and entropy
+            #    are those of the policy at the start of each of these steps).
+            loss, policy_loss, value_loss, kl, clip_frac, entropy = torch.stack(stats[-n_mb:]).mean(0).tolist()
             hist.loss.append(loss)
             hist.policy_loss.append(policy_loss)
             hist.value_loss.append(value_loss)
             hist.entropy.append(entropy)
             hist.approx_kl.append(kl)
             hist.clip_frac.append(clip_frac)
-            hist.lr.append(lr)
+            hist.lr.append(opt.param_groups[0]["lr"])
             hist.explained_var.append(explained_variance(ro.val[m], ret_np[m]))
             if _log_rollout(hist, ro, collector, bar, t0, cfg):
                 break
@@ -163,10 +171,10 @@ def _train_ppo(cfg: PPOConfig) -> ACHistory:
     return hist
 
 
-def _moved(agent, obs, act, logp_old, cfg) -> tuple[float, float]:
-    """approx-KL(pi_old || pi) and the fraction of |ratio - 1| > clip_eps (0.2 if None) on the whole rollout."""
+def _minibatch_stats(logp, logp_old, entropy, loss, policy_loss, value_loss, cfg) -> torch.Tensor:
+    """(loss, policy_loss, value_loss, approx-KL(pi_old || pi), fraction of |ratio - 1| > clip_eps
+    (0.2 if None), mean entropy) of one minibatch, as a (6,) tensor without grad."""
     with torch.no_grad():
-        logp = agent.dist(obs).log_prob(act)
         eps = 0.2 if cfg.clip_eps is None else cfg.clip_eps
         clip_frac = ((torch.exp(logp - logp_old) - 1.0).abs() > eps).float().mean()
-        return approx_kl(logp, logp_old).item(), clip_frac.item()
+        return torch.stack([loss, policy_loss, value_loss, approx_kl(logp, logp_old), clip_frac, entropy.mean()])

@@ -55,6 +55,26 @@ def test_target_with_grad_matches_gae_and_carries_gradient(rollout):
     np.testing.assert_allclose(adv_t.numpy(), adv_np, rtol=1e-4, atol=1e-4)
 
 
+def test_clip_grad_norm_matches_torch():
+    from torch import nn
+
+    from pgcourse.a2c import _clip_grad_norm_
+    from pgcourse.actor_critic import ActorCritic
+
+    a, b = ActorCritic(4, 2), ActorCritic(4, 2)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(10, 4)
+    for m in (a, b):
+        logits, val = m(x)
+        (10 * logits.sum() + 5 * val.sum()).backward()
+    nn.utils.clip_grad_norm_(a.parameters(), 0.5)
+    _clip_grad_norm_(list(b.parameters()), 0.5)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p.grad, q.grad)
+    total = torch.linalg.vector_norm(torch.stack([q.grad.norm() for q in b.parameters()]))
+    assert total.item() == pytest.approx(0.5, rel=1e-4)
+
+
 def test_explained_variance():
     ret = np.array([1.0, 2.0, 3.0, 4.0])
     assert explained_variance(ret, ret) == 1.0
@@ -82,6 +102,7 @@ def test_history(short_run):
         assert len(getattr(h, name)) == n, name
         assert np.all(np.isfinite(getattr(h, name))), name
     assert h.approx_kl == [] and h.clip_frac == []  # PPO only
+    assert len(h.lr) == n and h.lr[0] == h.config.lr
     assert h.env_steps[-1] >= 15_000 > h.env_steps[-2]  # ran to the step budget
     assert len(h.ep_ret) == len(h.ep_len) == len(h.ep_end)
     assert np.all(np.diff(h.ep_end) >= 0) and h.ep_end[-1] <= h.env_steps[-1]
@@ -114,8 +135,8 @@ def test_truncation_switch_changes_targets_only_at_truncation():
     ro = RolloutCollector(envs, 25, seed=0).collect(agent)
     from pgcourse.a2c import _advantages
 
-    good, _ = _advantages(ro, A2CConfig(gae_lambda=0.0))
-    bad, _ = _advantages(ro, A2CConfig(gae_lambda=0.0, bootstrap_truncation=False))
+    good, _ = _advantages(ro, A2CConfig(gamma=0.99, gae_lambda=0.0))
+    bad, _ = _advantages(ro, A2CConfig(gamma=0.99, gae_lambda=0.0, bootstrap_truncation=False))
     trunc = ro.truncated & ro.mask
     assert trunc.sum() >= 3
     np.testing.assert_allclose(good[trunc] - bad[trunc], 0.99 * ro.next_val[trunc], rtol=1e-5)
@@ -124,7 +145,7 @@ def test_truncation_switch_changes_targets_only_at_truncation():
 
 def test_config_validation():
     for kw in ({"num_envs": 0}, {"n_steps": 0}, {"gamma": -0.1}, {"gae_lambda": 1.5}, {"lr": 0},
-               {"ent_coef": -1}, {"vf_coef": -1}, {"max_grad_norm": 0}, {"total_steps": 0}):
+               {"ent_coef": -1}, {"vf_coef": -1}, {"max_grad_norm": 0}, {"total_steps": 0}, {"optimizer": "sgd"}):
         with pytest.raises(ValueError):
             A2CConfig(**kw)
     with pytest.raises(ValueError, match="A2CConfig"):

@@ -169,6 +169,14 @@ def test_actor_critic_api():
         np.testing.assert_allclose(logp, ag.dist(obs).log_prob(torch.as_tensor(a)).detach().numpy(), atol=1e-6)
         a2, logp2 = ag.sample(np.zeros((5, 4), np.float32))
         assert a2.shape == logp2.shape == (5,)
+        # evaluate_actions: the Categorical's numbers, in one pass, with grad
+        x, act = torch.randn(7, 4), torch.randint(0, 3, (7,))
+        logp, ent, v = ag.evaluate_actions(x, act)
+        dist, val2 = ag.dist_and_value(x)
+        torch.testing.assert_close(logp, dist.log_prob(act))
+        torch.testing.assert_close(ent, dist.entropy())
+        torch.testing.assert_close(v, val2)
+        assert logp.requires_grad and v.requires_grad
         a1, lp1, v1 = ag.act(np.zeros(4))
         assert a1.shape == lp1.shape == v1.shape == ()
     assert any(p is q for p in ag.trunk.parameters() for q in ag.parameters())  # shared trunk is in use
