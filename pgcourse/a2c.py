@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from pgcourse.actor_critic import ActorCritic, actor_critic_for_env
 from pgcourse.advantages import gae
+from pgcourse.optim import FlatOptimizer
 from pgcourse.rollouts import make_vec_env
 from pgcourse.seeding import seed_everything
 from pgcourse.vec_rollouts import Rollout, RolloutCollector
@@ -180,16 +181,15 @@ def _with_threads(cfg, train):
         torch.set_num_threads(old)
 
 
-def make_optimizer(agent: ActorCritic, cfg) -> torch.optim.Optimizer:
+def make_optimizer(agent: ActorCritic, cfg) -> FlatOptimizer:
     """The optimizer a config asks for: cfg.optimizer ("adam" or "rmsprop"; PPO: always Adam) with eps 1e-5,
-    lr for the actor (and a shared trunk), critic_lr (if set) for the critic's own weights."""
+    lr for the actor (and a shared trunk), critic_lr (if set) for the critic's own weights.
+    It is `pgcourse.optim.FlatOptimizer`: torch's Adam / RMSprop update on one flat buffer (fast at this size)."""
     critic = list(agent.critic.parameters())
     rest = [p for p in agent.parameters() if all(p is not q for q in critic)]
     groups = [{"params": rest, "lr": cfg.lr},
               {"params": critic, "lr": cfg.lr if cfg.critic_lr is None else cfg.critic_lr}]
-    if getattr(cfg, "optimizer", "adam") == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=0.99, eps=1e-5, foreach=True)
-    return torch.optim.Adam(groups, lr=cfg.lr, eps=1e-5, fused=True)  # fused: one kernel per step
+    return FlatOptimizer(groups, kind=getattr(cfg, "optimizer", "adam"), alpha=0.99, eps=1e-5)
 
 
 def _setup(cfg, desc: str):
@@ -203,7 +203,7 @@ def _setup(cfg, desc: str):
     return collector, agent, opt, bar
 
 
-def _anneal(opt: torch.optim.Optimizer, base_lrs: list, env_steps: int, cfg) -> None:
+def _anneal(opt: FlatOptimizer, base_lrs: list, env_steps: int, cfg) -> None:
     """Optional learning-rate annealing: linear from the base lr to 0 over total_steps."""
     if cfg.anneal_lr:
         for g, base in zip(opt.param_groups, base_lrs):
@@ -235,22 +235,13 @@ def _log_rollout(hist: ACHistory, ro: Rollout, collector: RolloutCollector, bar,
     return False
 
 
-def _step(params: list, opt: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: float | None) -> None:
+def _step(opt: FlatOptimizer, loss: torch.Tensor, max_grad_norm: float | None) -> None:
     """One gradient step on `loss`, with the gradient's global norm clipped to max_grad_norm."""
-    for p in params:  # opt.zero_grad(), minus its per-call bookkeeping
-        p.grad = None
+    opt.zero_grad()
     loss.backward()
     if max_grad_norm is not None:
-        _clip_grad_norm_(params, max_grad_norm)
+        opt.clip_grad_norm_(max_grad_norm)
     opt.step()
-
-
-def _clip_grad_norm_(params: list, max_norm: float) -> None:
-    """`nn.utils.clip_grad_norm_` without its per-call bookkeeping (it runs once per gradient step):
-    scale all gradients by min(1, max_norm / ||g||), ||g|| the norm of all of them together."""
-    grads = [p.grad for p in params if p.grad is not None]
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
 
 
 def _gae_with_grad(rew, val, next_val, terminal, truncated, gamma: float, lam: float) -> torch.Tensor:
@@ -277,7 +268,6 @@ def train_a2c(config: A2CConfig | None = None, **overrides) -> ACHistory:
 def _train_a2c(cfg: A2CConfig) -> ACHistory:
     t0 = time.perf_counter()
     collector, agent, opt, bar = _setup(cfg, "A2C")
-    params = list(agent.parameters())
     base_lrs = [g["lr"] for g in opt.param_groups]
     hist = ACHistory(config=cfg, agent=agent)
     try:
@@ -305,7 +295,7 @@ def _train_a2c(cfg: A2CConfig) -> ACHistory:
             loss = policy_loss + cfg.vf_coef * value_loss
             if cfg.ent_coef > 0:  # entropy bonus (left out of the graph when its weight is 0)
                 loss = loss - cfg.ent_coef * entropy
-            _step(params, opt, loss, cfg.max_grad_norm)  # one step, with gradient clipping
+            _step(opt, loss, cfg.max_grad_norm)  # one step, with gradient clipping
 
             # 4. Log.
             hist.loss.append(loss.item())

@@ -98,7 +98,6 @@ def train_ppo(config: PPOConfig | None = None, **overrides) -> ACHistory:
 def _train_ppo(cfg: PPOConfig) -> ACHistory:
     t0 = time.perf_counter()
     collector, agent, opt, bar = _setup(cfg, "PPO")
-    params = list(agent.parameters())
     base_lrs = [g["lr"] for g in opt.param_groups]
     hist = ACHistory(config=cfg, agent=agent)
     try:
@@ -124,8 +123,7 @@ def _train_ppo(cfg: PPOConfig) -> ACHistory:
             stats = []
             for epoch in range(cfg.n_epochs):
                 log_epoch = epoch == cfg.n_epochs - 1 or cfg.target_kl is not None  # record stats (cheap)
-                # shuffled minibatches (one minibatch: the whole rollout, no need to shuffle)
-                for idx in torch.randperm(B).tensor_split(n_mb) if n_mb > 1 else [slice(None)]:
+                for idx in torch.randperm(B).tensor_split(n_mb):  # shuffled minibatches
                     adv = adv_all[idx]
                     logp, entropy, val = agent.evaluate_actions(obs[idx], act[idx],
                                                                 entropy=cfg.ent_coef > 0 or log_epoch)
@@ -146,7 +144,7 @@ def _train_ppo(cfg: PPOConfig) -> ACHistory:
                     loss = policy_loss + cfg.vf_coef * value_loss
                     if cfg.ent_coef > 0:  # entropy bonus (left out of the graph when its weight is 0)
                         loss = loss - cfg.ent_coef * entropy.mean()
-                    _step(params, opt, loss, cfg.max_grad_norm)  # one step, with gradient clipping
+                    _step(opt, loss, cfg.max_grad_norm)  # one step, with gradient clipping
                     if log_epoch:
                         stats.append(_minibatch_stats(logp, logp_old[idx], entropy, loss, policy_loss, value_loss, cfg))
                 if cfg.target_kl is not None and stats[-1][3] > cfg.target_kl:
