@@ -6,7 +6,6 @@ import torch
 
 from pgcourse import losses, returns
 from pgcourse.checks import check_reinforce_loss, check_reward_to_go, check_reward_to_go_episodes
-from catalogue import assert_caught, case_ids
 
 
 def rtg_no_discount(rew, gamma):
@@ -98,26 +97,16 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("check, reference", [
+# (check, a correct implementation): each must pass; tests/test_catalogues.py runs these and CASES
+REFERENCES = [
     (check_reward_to_go, returns.reward_to_go),
     (check_reward_to_go, returns.reward_to_go_loop),
     (check_reward_to_go_episodes, returns.reward_to_go_episodes),
     (check_reinforce_loss, losses.reinforce_loss),
-])
-def test_reference_passes(check, reference):
-    assert check(reference).passed
-
-
-@pytest.mark.parametrize("check, wrong, mistake, hint_word", CASES, ids=case_ids(CASES))
-def test_mistake_fails_with_its_hint(check, wrong, mistake, hint_word, capsys):
-    assert_caught(check, wrong, mistake, hint_word, capsys)
+]
 
 
 def test_loss_returning_numpy_is_reported():
     r = check_reinforce_loss(lambda logp, ret: float(-(logp * ret).mean().detach()))
     assert r.status == "failed" and "expected the parts" in r.message
 
-
-def test_each_check_catalogues_at_least_three_mistakes():
-    for check in (check_reward_to_go, check_reward_to_go_episodes, check_reinforce_loss):
-        assert sum(c[0] is check for c in CASES) >= 3
