@@ -210,10 +210,31 @@ def _anneal(opt: FlatOptimizer, base_lrs: list, env_steps: int, cfg) -> None:
             g["lr"] = base * (1.0 - env_steps / cfg.total_steps)
 
 
-def _advantages(ro: Rollout, cfg) -> tuple[np.ndarray, np.ndarray]:
-    """GAE on the (T, N) rollout; bootstrap_truncation=False treats truncation as termination (the bug)."""
+@dataclass
+class Batch:
+    """A rollout's real transitions as torch tensors, what a loss needs: obs (B, obs_dim), act (B,),
+    logp_old and val_old (B,) recorded while acting, adv and ret (B,) from GAE."""
+
+    obs: torch.Tensor
+    act: torch.Tensor
+    logp_old: torch.Tensor
+    val_old: torch.Tensor
+    adv: torch.Tensor
+    ret: torch.Tensor
+
+
+def _batch(ro: Rollout, cfg) -> Batch:
+    """GAE advantage and critic target on the (T, N) rollout (bootstrap_truncation=False treats truncation
+    as termination: the bug), then its real transitions (B,); adv standardised over them if normalize_adv."""
     terminal = ro.terminated if cfg.bootstrap_truncation else ro.terminated | ro.truncated
-    return gae(ro.rew, ro.val, ro.next_val, terminal, ro.truncated, cfg.gamma, cfg.gae_lambda)
+    adv, ret = gae(ro.rew, ro.val, ro.next_val, terminal, ro.truncated, cfg.gamma, cfg.gae_lambda)
+    m = ro.mask
+    adv = torch.as_tensor(adv[m], dtype=torch.float32)
+    if cfg.normalize_adv:  # advantage normalisation: mean 0, std 1 over the rollout
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    return Batch(obs=torch.from_numpy(ro.obs[m]), act=torch.from_numpy(ro.act[m]),
+                 logp_old=torch.from_numpy(ro.logp[m]), val_old=torch.from_numpy(ro.val[m]),
+                 adv=adv, ret=torch.as_tensor(ret[m], dtype=torch.float32))
 
 
 def _log_rollout(hist: ACHistory, ro: Rollout, collector: RolloutCollector, bar, t0: float, cfg) -> bool:
@@ -278,15 +299,11 @@ def _train_a2c(cfg: A2CConfig) -> ACHistory:
             ro = collector.collect(agent)
 
             # 2. Advantage and critic target from GAE, (T, N); then keep the real transitions (B,).
-            adv, ret = _advantages(ro, cfg)
-            m = ro.mask
-            obs, act = torch.from_numpy(ro.obs[m]), torch.from_numpy(ro.act[m])
-            adv, ret = torch.as_tensor(adv[m], dtype=torch.float32), torch.as_tensor(ret[m], dtype=torch.float32)
-            if cfg.normalize_adv:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            b = _batch(ro, cfg)
+            adv, ret = b.adv, b.ret
 
             # 3. Loss: policy gradient + critic regression - entropy bonus.
-            logp, entropy, val = agent.evaluate_actions(obs, act)  # log pi(act|obs), H(pi(.|obs)), V(obs)
+            logp, entropy, val = agent.evaluate_actions(b.obs, b.act)  # log pi(act|obs), H(pi(.|obs)), V(obs)
             entropy = entropy.mean()
             if not cfg.detach_critic_target:  # the bug: a target that moves with the critic's parameters
                 ret = _target_with_grad(agent, ro, cfg)
@@ -302,7 +319,7 @@ def _train_a2c(cfg: A2CConfig) -> ACHistory:
             hist.policy_loss.append(policy_loss.item())
             hist.value_loss.append(value_loss.item())
             hist.entropy.append(entropy.item())
-            hist.explained_var.append(explained_variance(ro.val[m], ret.detach().numpy()))
+            hist.explained_var.append(explained_variance(ro.val[ro.mask], ret.detach().numpy()))
             hist.lr.append(opt.param_groups[0]["lr"])
             if _log_rollout(hist, ro, collector, bar, t0, cfg):
                 break

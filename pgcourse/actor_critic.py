@@ -34,6 +34,10 @@ def _ortho_init(module: nn.Module, out_gain: float) -> None:
         nn.init.zeros_(lin.bias)
 
 
+def _relu(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0, out=out)
+
+
 def _run(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     for layer in seq:  # layer.forward skips nn.Module.__call__ overhead (no hooks here; hot loops only)
         x = layer.forward(x)
@@ -131,15 +135,68 @@ class ActorCritic(nn.Module):
         """Actions from the actor alone, without building a graph: the per-step call of a rollout.
 
         obs: (B, obs_dim) or (obs_dim,) NumPy array. Returns (act int64, logp float32), each (B,)
-        (0-d for a single obs). Sampling is Gumbel-max on torch's seeded RNG (the same
-        distribution as `dist(obs).sample()`, fewer tensor ops); `deterministic=True` is greedy.
+        (0-d for a single obs). Sampling is Gumbel-max with noise from torch's seeded RNG (the same
+        distribution as `dist(obs).sample()`); `deterministic=True` is greedy. The forward pass runs
+        in NumPy on views of the weights (the same numbers as the torch pass, tested): at a batch of
+        8-32 observations torch's per-operation overhead costs more than the arithmetic.
         """
+        layers = self._numpy_actor()
+        if layers is None:  # an activation without a NumPy twin: the torch pass
+            return self._sample_torch(obs, deterministic)
+        x = np.asarray(obs, dtype=np.float32)
+        single = x.ndim == 1
+        if single:
+            x = x[None]
+        if x.ndim != 2 or x.shape[1] != self.obs_dim:
+            raise ValueError(f"obs must have shape (B, {self.obs_dim}) or ({self.obs_dim},), got {x.shape}")
+        for w_t, b, act in layers:  # x @ W.T + b, then the activation
+            x = x @ w_t
+            x += b
+            if act is not None:
+                x = act(x, out=x)
+        x -= x.max(axis=1, keepdims=True)
+        logp_all = x - np.log(np.exp(x).sum(axis=1, keepdims=True))  # log-softmax
+        if deterministic:
+            a = logp_all.argmax(axis=1)
+        else:  # argmax(logp + Gumbel noise) ~ Categorical; Gumbel = -log(Exp(1))
+            noise = torch.empty(logp_all.shape).exponential_().numpy()
+            a = (logp_all - np.log(noise)).argmax(axis=1)
+        logp = logp_all[np.arange(len(a)), a]
+        if single:
+            return a[0], logp[0]
+        return a, logp
+
+    def _numpy_actor(self) -> list | None:
+        """[(W.T, b, activation or None), ...] for trunk + actor: NumPy views of the weights, which
+        in-place optimizer steps keep current; rebuilt if a weight's storage moved (e.g. `FlatOptimizer`
+        or `load_state_dict` with assign). None if a layer is not Linear, Tanh or ReLU."""
+        cache = self.__dict__.get("_np_actor")
+        if cache is not None and all(p.data_ptr() == ptr for p, ptr in cache[0]):
+            return cache[1]
+        modules = list(self.trunk) + list(self.actor)
+        layers, params = [], []
+        for m in modules:
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                layers.append([m.weight.detach().numpy().T, m.bias.detach().numpy(), None])
+                params += [(m.weight, m.weight.data_ptr()), (m.bias, m.bias.data_ptr())]
+            elif isinstance(m, (nn.Tanh, nn.ReLU)) and layers and layers[-1][2] is None:
+                layers[-1][2] = np.tanh if isinstance(m, nn.Tanh) else _relu
+            else:
+                layers = None
+                break
+        if layers is not None and any(w.dtype != np.float32 for w, _, _ in layers):
+            layers = None
+        self.__dict__["_np_actor"] = (params, layers)
+        return layers
+
+    def _sample_torch(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """`sample` with the forward pass in torch (the reference the NumPy pass is tested against)."""
         with torch.inference_mode():
             obs_t, single = self._obs_tensor(obs)
             logp_all = torch.log_softmax(_run(self.actor, _run(self.trunk, obs_t)), dim=-1)
             if deterministic:
                 a = logp_all.argmax(dim=-1)
-            else:  # argmax(logp + Gumbel noise) ~ Categorical; Gumbel = -log(Exp(1))
+            else:
                 a = (logp_all - torch.empty_like(logp_all).exponential_().log_()).argmax(dim=-1)
             logp = logp_all.gather(1, a.unsqueeze(1)).squeeze(1)
             a, logp = a.numpy(), logp.numpy()

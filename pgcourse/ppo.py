@@ -26,7 +26,7 @@ import torch
 
 from pgcourse.a2c import (
     ACHistory,
-    _advantages,
+    _batch,
     _anneal,
     _config,
     _log_rollout,
@@ -49,17 +49,17 @@ class PPOConfig:
 
     env_id: str = "CartPole-v1"
     seed: int = 0
-    num_envs: int = 16  # sub-envs stepped side by side
-    n_steps: int = 8  # steps per sub-env per rollout: batch = num_envs * n_steps
+    num_envs: int = 8  # sub-envs stepped side by side
+    n_steps: int = 32  # steps per sub-env per rollout: batch = num_envs * n_steps
     total_steps: int = 60_000  # stop after this many env steps (transitions); also the lr annealing horizon ...
     stop_return: float | None = 475.0  # ... or once the last `stop_window` training episodes average this
     stop_window: int = 20
-    n_epochs: int = 6  # passes over each rollout  <- the change from A2C
+    n_epochs: int = 4  # passes over each rollout  <- the change from A2C
     minibatch_size: int = 128  # transitions per gradient step (about; the batch is split evenly)
     clip_eps: float | None = 0.2  # clip range of the ratio; None: no clipping (the ablation)
     gamma: float = 0.99
-    gae_lambda: float = 0.9
-    lr: float = 3e-3  # Adam, actor
+    gae_lambda: float = 0.95
+    lr: float = 5e-3  # Adam, actor
     critic_lr: float | None = 9e-3  # Adam, the critic's own weights (None: lr)
     anneal_lr: bool = True  # decay both learning rates linearly to 0 over total_steps
     vf_coef: float = 0.5
@@ -107,15 +107,10 @@ def _train_ppo(cfg: PPOConfig) -> ACHistory:
             # 1. Act: n_steps on every sub-env with the current policy (logp_old, val_old recorded).
             ro = collector.collect(agent)
 
-            # 2. Advantage and critic target from GAE, (T, N); keep the real transitions (B,).
-            adv_np, ret_np = _advantages(ro, cfg)
-            m = ro.mask
-            obs, act = torch.from_numpy(ro.obs[m]), torch.from_numpy(ro.act[m])
-            logp_old, val_old = torch.from_numpy(ro.logp[m]), torch.from_numpy(ro.val[m])
-            adv_all = torch.as_tensor(adv_np[m], dtype=torch.float32)
-            ret_all = torch.as_tensor(ret_np[m], dtype=torch.float32)
-            if cfg.normalize_adv:  # advantage normalisation (mean 0, std 1 over the rollout)
-                adv_all = (adv_all - adv_all.mean()) / (adv_all.std() + 1e-8)
+            # 2. Advantage and critic target from GAE, (T, N); keep the real transitions (B,),
+            #    advantage normalised over them (normalize_adv).
+            b = _batch(ro, cfg)
+            obs, act, logp_old, val_old, adv_all, ret_all = b.obs, b.act, b.logp_old, b.val_old, b.adv, b.ret
 
             # 3. THE CHANGE FROM A2C: several epochs of minibatch steps on the same rollout.
             B = len(obs)
@@ -160,7 +155,7 @@ def _train_ppo(cfg: PPOConfig) -> ACHistory:
             hist.approx_kl.append(kl)
             hist.clip_frac.append(clip_frac)
             hist.lr.append(opt.param_groups[0]["lr"])
-            hist.explained_var.append(explained_variance(ro.val[m], ret_np[m]))
+            hist.explained_var.append(explained_variance(ro.val[ro.mask], ret_all.numpy()))
             if _log_rollout(hist, ro, collector, bar, t0, cfg):
                 break
     finally:

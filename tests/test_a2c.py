@@ -113,14 +113,17 @@ def test_truncation_switch_changes_targets_only_at_truncation():
     envs = gym.make_vec("CartPole-v1", 3, vectorization_mode="vector_entry_point", max_episode_steps=10)
     agent = actor_critic_for_env(envs, hidden=(8,))
     ro = RolloutCollector(envs, 25, seed=0).collect(agent)
-    from pgcourse.a2c import _advantages
+    from pgcourse.a2c import _batch
 
-    good, _ = _advantages(ro, A2CConfig(gamma=0.99, gae_lambda=0.0))
-    bad, _ = _advantages(ro, A2CConfig(gamma=0.99, gae_lambda=0.0, bootstrap_truncation=False))
-    trunc = ro.truncated & ro.mask
+    good = _batch(ro, A2CConfig(gamma=0.99, gae_lambda=0.0)).adv.numpy()
+    bad = _batch(ro, A2CConfig(gamma=0.99, gae_lambda=0.0, bootstrap_truncation=False)).adv.numpy()
+    trunc = ro.truncated[ro.mask]  # (B,): the real transitions that ended in a time-limit cut
     assert trunc.sum() >= 3
-    np.testing.assert_allclose(good[trunc] - bad[trunc], 0.99 * ro.next_val[trunc], rtol=1e-5)
+    np.testing.assert_allclose(good[trunc] - bad[trunc], 0.99 * ro.next_val[ro.mask][trunc], rtol=1e-5)
     np.testing.assert_array_equal(good[~trunc], bad[~trunc])
+    b = _batch(ro, A2CConfig(normalize_adv=True))  # standardised over the real transitions
+    assert abs(b.adv.mean().item()) < 1e-5 and b.adv.std().item() == pytest.approx(1.0, abs=1e-4)
+    assert b.obs.shape == (ro.n_transitions, 4) and b.logp_old.shape == b.ret.shape == (ro.n_transitions,)
 
 
 def test_config_validation():

@@ -192,6 +192,40 @@ def test_actor_critic_api():
     assert ret.shape == (3,) and np.all(ret >= 1)
 
 
+def test_numpy_sampling_matches_the_torch_pass():
+    """`sample` runs the actor in NumPy on views of the weights: the same actions (same RNG draws) and
+    log-probs as the torch pass, also after optimizer steps and after the weights move into a FlatOptimizer."""
+    from pgcourse.optim import FlatOptimizer
+
+    obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    for shared, act in ((False, torch.nn.Tanh), (True, torch.nn.ReLU)):
+        torch.manual_seed(0)
+        ag = ActorCritic(4, 3, hidden=(16, 16), shared=shared, activation=act)
+        assert ag._numpy_actor() is not None
+        with torch.no_grad():
+            ag.actor[-1].weight.mul_(100)  # a policy far from uniform
+        for stage in ("start", "after steps", "flat"):
+            for deterministic in (False, True):
+                torch.manual_seed(1)
+                a_np, lp_np = ag.sample(obs, deterministic)
+                torch.manual_seed(1)
+                a_t, lp_t = ag._sample_torch(obs, deterministic)
+                np.testing.assert_array_equal(a_np, a_t)
+                np.testing.assert_allclose(lp_np, lp_t, atol=1e-5)
+                assert a_np.dtype == np.int64 and lp_np.dtype == np.float32
+            if stage == "start":  # in-place steps: the NumPy views follow
+                opt = torch.optim.SGD(ag.parameters(), lr=0.5)
+            elif stage == "after steps":  # the weights move into one flat buffer: the views are rebuilt
+                opt = FlatOptimizer([{"params": list(ag.parameters()), "lr": 0.5}], kind="rmsprop")
+            logits, val = ag(torch.as_tensor(obs))
+            opt.zero_grad()
+            (logits[:, 0].sum() + val.sum()).backward()
+            opt.step()
+    # an activation without a NumPy twin falls back to the torch pass
+    ag = ActorCritic(4, 2, hidden=(8,), activation=torch.nn.ELU)
+    assert ag._numpy_actor() is None and ag.sample(obs)[0].shape == (64,)
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="Discrete"):
         actor_critic_for_env(gym.make("Pendulum-v1"))
