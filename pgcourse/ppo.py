@@ -60,7 +60,7 @@ class PPOConfig:
     gamma: float = 0.99
     gae_lambda: float = 0.95
     lr: float = 5e-3  # Adam, actor
-    critic_lr: float | None = 9e-3  # Adam, the critic's own weights (None: lr)
+    critic_lr: float | None = 1.5e-2  # Adam, the critic's own weights (None: lr)
     anneal_lr: bool = True  # decay both learning rates linearly to 0 over total_steps
     vf_coef: float = 0.5
     vf_clip: float | None = None  # clip the value update to +-vf_clip around the old value (None: off)
