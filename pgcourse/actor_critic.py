@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
-from pgcourse.policies import _check_sizes, discrete_env_sizes, mlp
+from pgcourse.policies import _check_sizes, discrete_env_sizes, mlp, sample_actions
 
 __all__ = ["ActorCritic", "actor_critic_for_env"]
 
@@ -194,15 +194,7 @@ class ActorCritic(nn.Module):
         with torch.inference_mode():
             obs_t, single = self._obs_tensor(obs)
             logp_all = torch.log_softmax(_run(self.actor, _run(self.trunk, obs_t)), dim=-1)
-            if deterministic:
-                a = logp_all.argmax(dim=-1)
-            else:
-                a = (logp_all - torch.empty_like(logp_all).exponential_().log_()).argmax(dim=-1)
-            logp = logp_all.gather(1, a.unsqueeze(1)).squeeze(1)
-            a, logp = a.numpy(), logp.numpy()
-        if single:
-            return a[0], logp[0]
-        return a, logp
+            return sample_actions(logp_all, deterministic, single)
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(act int64, logp float32, val float32), each (B,) (0-d for one obs), without a graph.

@@ -44,6 +44,19 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (64,), activation=nn.
     return nn.Sequential(*layers)
 
 
+def sample_actions(logp_all: torch.Tensor, deterministic: bool = False, single: bool = False):
+    """(act int64, logp float32) NumPy arrays (B,) from log-probabilities (B, n_act), without a graph
+    (0-d arrays if `single`). Greedy if deterministic, else Gumbel-max on torch's seeded RNG:
+    argmax(logp + G) with G = -log(E), E ~ Exp(1), is a sample of Categorical(logp)."""
+    if deterministic:
+        a = logp_all.argmax(dim=-1)
+    else:
+        a = (logp_all - torch.empty_like(logp_all).exponential_().log_()).argmax(dim=-1)
+    logp = logp_all.gather(1, a.unsqueeze(1)).squeeze(1)
+    a, logp = a.numpy(), logp.numpy()
+    return (a[0], logp[0]) if single else (a, logp)
+
+
 class CategoricalPolicy(nn.Module):
     """pi(a|s) for discrete actions: an MLP mapping obs (B, obs_dim) to logits (B, n_act).
 
@@ -95,17 +108,7 @@ class CategoricalPolicy(nn.Module):
             x = obs_t
             for layer in self.net:  # layer.forward skips nn.Module.__call__ overhead
                 x = layer.forward(x)
-            logp_all = torch.log_softmax(x, dim=-1)
-            if deterministic:
-                a = logp_all.argmax(dim=-1)
-            else:
-                # Gumbel noise -log(E), E ~ Exp(1): argmax(logp + Gumbel) ~ Categorical(logp)
-                a = (logp_all - torch.empty_like(logp_all).exponential_().log_()).argmax(dim=-1)
-            logp = logp_all.gather(1, a.unsqueeze(1)).squeeze(1)
-            a, logp = a.numpy(), logp.numpy()
-        if single:
-            return a[0], logp[0]
-        return a, logp
+            return sample_actions(torch.log_softmax(x, dim=-1), deterministic, single)
 
 
 class ValueNet(nn.Module):

@@ -26,19 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["EpisodeBatch", "make_vec_env", "run_episode", "collect_episodes", "evaluate"]
+__all__ = ["Steps", "EpisodeBatch", "make_vec_env", "run_episode", "collect_episodes", "evaluate"]
 
 
 @dataclass
-class EpisodeBatch:
-    """Complete episodes concatenated along time (T steps in total, E episodes).
-
-    Episodes are stored one after another, each in time order.
-    obs (T, obs_dim) float32 · act (T,) int64 · rew (T,) float32 ·
-    terminated (T,) bool · truncated (T,) bool · logp (T,) float32 (log pi(act|obs)
-    under the policy that acted) · ep_ret (E,) float64 · ep_len (E,) int64 ·
-    env_steps: sub-env steps simulated to collect the batch, discarded ones included.
-    """
+class Steps:
+    """What every batch of experience records, one entry per env step (leading dims: T, or T x N):
+    obs (..., obs_dim) float32 · act int64 · rew float32 · terminated, truncated bool ·
+    logp float32: log pi(act|obs) under the policy that acted."""
 
     obs: np.ndarray
     act: np.ndarray
@@ -46,14 +41,23 @@ class EpisodeBatch:
     terminated: np.ndarray
     truncated: np.ndarray
     logp: np.ndarray
-    ep_ret: np.ndarray
-    ep_len: np.ndarray
-    env_steps: int
 
     @property
     def done(self) -> np.ndarray:
-        """(T,) bool: True at the last step of each episode (terminated or truncated)."""
+        """True at the last step of each episode (terminated or truncated)."""
         return self.terminated | self.truncated
+
+
+@dataclass
+class EpisodeBatch(Steps):
+    """Complete episodes concatenated along time (T steps in total, E episodes): `Steps` with (T,) leading
+    dims, episodes one after another, each in time order; plus ep_ret (E,) float64 · ep_len (E,) int64 ·
+    env_steps: sub-env steps simulated to collect the batch, discarded ones included.
+    """
+
+    ep_ret: np.ndarray
+    ep_len: np.ndarray
+    env_steps: int
 
     @property
     def n_episodes(self) -> int:

@@ -29,29 +29,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pgcourse.rollouts import Steps
+
 __all__ = ["Rollout", "RolloutCollector"]
 
 
 @dataclass
-class Rollout:
-    """n_steps (T) vector steps of N sub-envs; arrays are (T, N, ...).
-
-    obs (T, N, obs_dim) float32 · act (T, N) int64 · rew (T, N) float32 ·
-    terminated, truncated (T, N) bool · logp (T, N) float32: log pi(act|obs) of the
-    acting policy · val (T, N) float32: V(obs) · next_obs (T, N, obs_dim): the TRUE
-    next obs (the final obs at an episode's end) · next_val (T, N) float32: V(next_obs) ·
-    mask (T, N) bool: True for real transitions, False for NEXT_STEP reset steps ·
-    ep_ret (E,) float64, ep_len (E,) int64: episodes that ended in this rollout, in the
-    order they ended · ep_end (E,) int64: index of the transition (counting real
-    transitions of the run, from 1) at which each ended.
+class Rollout(Steps):
+    """n_steps (T) vector steps of N sub-envs: `Steps` with (T, N) leading dims, plus
+    val (T, N) float32: V(obs) · next_obs (T, N, obs_dim): the TRUE next obs (the final obs at an
+    episode's end) · next_val (T, N) float32: V(next_obs) · mask (T, N) bool: True for real
+    transitions, False for NEXT_STEP reset steps · ep_ret (E,) float64, ep_len (E,) int64: episodes
+    that ended in this rollout, in the order they ended · ep_end (E,) int64: index of the transition
+    (counting real transitions of the run, from 1) at which each ended.
     """
 
-    obs: np.ndarray
-    act: np.ndarray
-    rew: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    logp: np.ndarray
     val: np.ndarray
     next_obs: np.ndarray
     next_val: np.ndarray
