@@ -2,6 +2,7 @@
 
     python -m pgcourse.bench reinforce --seed 0
     python -m pgcourse.bench reinforce_baseline --seed 1
+    python -m pgcourse.bench ppo --seed 0 1 2      (a line per seed, then a summary line)
     python -m pgcourse.bench --list
 
 Each run trains until the moving average of training returns over `window`
@@ -35,7 +36,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["ALGOS", "CRITERIA", "register", "run_benchmark", "main"]
+__all__ = ["ALGOS", "CRITERIA", "register", "run_benchmark", "summarise", "main"]
 
 # name -> (env_id, runner(seed, threshold, max_episodes) -> history with .ep_ret, .ep_len, .loss, .policy, .config)
 ALGOS: dict[str, tuple[str, Callable]] = {}
@@ -144,7 +145,8 @@ def run_benchmark(algo: str, seed: int = 0, threshold: float = 475.0, max_episod
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pgcourse.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("algo", nargs="?", help=f"one of: {', '.join(sorted(ALGOS))}")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, nargs="+", default=[0],
+                        help="one or more seeds; with several, a last line summarises them")
     parser.add_argument("--threshold", type=float, default=475.0)
     parser.add_argument("--max-episodes", type=int, default=20_000)
     parser.add_argument("--list", action="store_true", help="list the registered algorithms")
@@ -154,8 +156,31 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.list else 2
     if args.algo not in ALGOS:
         parser.error(f"unknown algo {args.algo!r}; choose one of {', '.join(sorted(ALGOS))}")
-    print(json.dumps(run_benchmark(args.algo, args.seed, args.threshold, args.max_episodes)), flush=True)
+    rows = []
+    for seed in args.seed:
+        rows.append(run_benchmark(args.algo, seed, args.threshold, args.max_episodes))
+        print(json.dumps(rows[-1]), flush=True)
+    if len(rows) > 1:
+        print(json.dumps(summarise(rows)), flush=True)
     return 0
+
+
+def summarise(rows: list[dict]) -> dict:
+    """One line for several seeds of one algorithm: how many solved, median and worst steps and wall time
+    to the threshold (over the solved ones), and the lowest evaluation mean."""
+    solved = [r for r in rows if r["solved"]]
+    steps = [r["env_steps_to_threshold"] for r in solved]
+    walls = [r["wall_s_to_threshold"] for r in solved]
+    return {
+        "algo": rows[0]["algo"],
+        "summary_of_seeds": [r["seed"] for r in rows],
+        "solved": len(solved),
+        "median_env_steps_to_threshold": float(np.median(steps)) if solved else None,
+        "max_env_steps_to_threshold": max(steps) if solved else None,
+        "median_wall_s_to_threshold": round(float(np.median(walls)), 2) if solved else None,
+        "max_wall_s_to_threshold": max(walls) if solved else None,
+        "min_eval_mean_return": min(r["eval_mean_return"] for r in rows),
+    }
 
 
 
