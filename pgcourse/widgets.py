@@ -443,3 +443,72 @@ class ClippedObjectiveWidget(FigureWidget):
 def clipped_objective_widget(**kwargs) -> ClippedObjectiveWidget:
     """Lesson 5's clipped-objective widget (see `ClippedObjectiveWidget`)."""
     return ClippedObjectiveWidget(**kwargs)
+
+
+class SoftPolicyWidget(FigureWidget):
+    """Lesson 6: the maximum-entropy policy pi(a) proportional to exp(Q(a) / alpha) for fixed action values Q.
+
+    Left: Q(a) per action. Right: pi(a) at the temperature alpha (log slider), with the policy's entropy
+    and expected Q in the title. Small alpha: greedy on Q; large alpha: uniform; in between, the policy
+    gives up a little expected Q for a lot of entropy. `Play` sweeps alpha from cold to hot.
+    """
+
+    def __init__(self, q_values=(1.0, 2.0, 2.5, 0.5), alpha: float = 0.5):
+        import ipywidgets as w
+
+        from pgcourse.sac import _positive
+
+        self.q = np.asarray(q_values, dtype=float)
+        if self.q.ndim != 1 or not 2 <= self.q.shape[0] <= 8 or not np.all(np.isfinite(self.q)):
+            raise ValueError(f"q_values must list 2 to 8 finite action values, got {q_values!r}")
+        alpha = _positive(alpha, "alpha")
+        if not 0.01 <= alpha <= 100:
+            raise ValueError(f"alpha must be in [0.01, 100] (the slider's range), got {alpha}")
+        k = self.k = self.q.shape[0]
+        super().__init__(Figure(figsize=(9, 3.2), layout="constrained"))
+        self.controls["log10_alpha"] = w.FloatSlider(style=STYLE, value=float(np.log10(alpha)), min=-2, max=2,
+                                                     step=0.05, description="log10 alpha")
+        self.play = w.Play(value=0, min=0, max=80, step=1, interval=120, description="sweep alpha")
+        self.play.observe(lambda ch: setattr(self.controls["log10_alpha"], "value", -2 + 0.05 * ch["new"]),
+                          names="value")
+        self.ax_q, self.ax_p = self.fig.subplots(1, 2)
+        x = np.arange(k)
+        self.ax_q.bar(x, self.q, color=GREY)
+        self.ax_q.set_xticks(x, [f"a{i + 1}" for i in range(k)])
+        self.ax_q.set_ylabel("Q(s, a)")
+        self.ax_q.axhline(0.0, color="black", lw=0.8)
+        self.p_bars = self.ax_p.bar(x, np.zeros(k), color=BLUE)
+        self.ax_p.axhline(1.0 / k, color=GREY, ls=":", label="uniform")
+        self.ax_p.legend(loc="upper left", fontsize=8)
+        _prob_axes(self.ax_p, k)
+        self._observe_all(self.update)
+        self.widget = w.VBox([w.HBox([self.play, self.controls["log10_alpha"]]), self.output])
+        self.update()
+
+    @property
+    def alpha(self) -> float:
+        return float(10.0 ** self.controls["log10_alpha"].value)
+
+    def update(self) -> None:
+        from pgcourse.sac import entropy, soft_policy
+
+        pi = soft_policy(self.q, self.alpha)
+        for bar, p in zip(self.p_bars, pi):
+            bar.set_height(p)
+        h, eq = float(entropy(pi)), float(pi @ self.q)
+        self.ax_p.set_title(f"alpha = {self.alpha:.3g}\nentropy H = {h:.2f} nats (max {np.log(self.k):.2f}), E[Q] = {eq:.2f}",
+                           fontsize=10)
+        self.ax_q.set_title(f"action values\nbest: a{int(np.argmax(self.q)) + 1}, max Q = {self.q.max():.2f}", fontsize=10)
+        self.redraw()
+
+    def state(self) -> dict[str, np.ndarray | float]:
+        """What is plotted: {'alpha', 'pi' (K,), 'entropy', 'expected_q'}."""
+        from pgcourse.sac import entropy
+
+        pi = np.array([b.get_height() for b in self.p_bars])
+        return {"alpha": self.alpha, "pi": pi, "entropy": float(entropy(pi)), "expected_q": float(pi @ self.q)}
+
+
+def soft_policy_widget(**kwargs) -> SoftPolicyWidget:
+    """Lesson 6's temperature widget (see `SoftPolicyWidget`)."""
+    return SoftPolicyWidget(**kwargs)

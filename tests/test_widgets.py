@@ -123,3 +123,29 @@ def test_clipped_objective_widget_marks_the_zero_gradient_side():
         for adv in (-2.0, 2.0):
             c["eps"].value, c["adv"].value = eps, adv
             assert all(np.all(np.isfinite(v)) for v in w.curves.values())
+
+
+def test_soft_policy_widget_follows_the_temperature_and_stays_finite():
+    from pgcourse.sac import soft_policy
+    from pgcourse.widgets import soft_policy_widget
+
+    wdg = soft_policy_widget(q_values=(1.0, 2.0, 2.5, 0.5), alpha=0.5)
+    s = wdg.state()
+    np.testing.assert_allclose(s["pi"], soft_policy(wdg.q, 0.5), atol=1e-12)
+    entropies = []
+    for v in (-2.0, -1.0, 0.0, 1.0, 2.0):  # every slider position, the extremes included
+        wdg.controls["log10_alpha"].value = v
+        s = wdg.state()
+        assert np.all(np.isfinite(s["pi"])) and s["pi"].sum() == pytest.approx(1.0)
+        entropies.append(s["entropy"])
+        assert str(round(s["entropy"], 2)) in wdg.ax_p.get_title()
+    assert np.all(np.diff(entropies) > 0)
+    wdg.controls["log10_alpha"].value = -2.0
+    assert wdg.state()["pi"][2] > 0.99  # cold: the best action (a3)
+    wdg.play.value = 80  # Play sweeps to the hot end: nearly uniform
+    assert wdg.controls["log10_alpha"].value == pytest.approx(2.0)
+    np.testing.assert_allclose(wdg.state()["pi"], 0.25, atol=0.01)
+    with pytest.raises(ValueError, match="alpha"):
+        soft_policy_widget(alpha=1000)
+    with pytest.raises(ValueError, match="q_values"):
+        soft_policy_widget(q_values=(1.0,))
