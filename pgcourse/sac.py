@@ -2,6 +2,8 @@
 
 - `soft_policy(q, alpha)`: the policy that maximises E[Q] + alpha * H, pi(a) proportional to exp(Q(a) / alpha).
 - `tanh_log_det(u)`: log |d tanh(u) / du| = log(1 - tanh(u)^2), in a form that stays finite for large |u|.
+- `squashed_log_prob(u, mu, log_std)`: log-prob of act = tanh(u) when u ~ N(mu, std): the Gaussian's log-density
+  minus the tanh correction, summed over action dimensions.
 - `squashed_gaussian(mu, log_std)`: a reparameterised sample act = tanh(mu + std * eps) and its log-prob
   (the Gaussian's, minus the tanh correction): what SAC's actor outputs for bounded actions.
 - `soft_q_target(...)`: r + gamma * (1 - terminated) * (min(Q1', Q2') - alpha * logp'), a constant (no gradient).
@@ -17,7 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["soft_policy", "entropy", "tanh_log_det", "squashed_gaussian", "soft_q_target", "polyak_update_"]
+__all__ = ["soft_policy", "entropy", "tanh_log_det", "squashed_log_prob", "squashed_gaussian", "soft_q_target",
+           "polyak_update_"]
 
 
 def _positive(value, name: str) -> float:
@@ -60,23 +63,39 @@ def tanh_log_det(u: torch.Tensor) -> torch.Tensor:
     return 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
 
 
+def squashed_log_prob(u: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log pi(tanh(u)) for u ~ N(mu, exp(log_std)^2), all (B, act_dim) -> (B,):
+
+        sum_j [ log N(u_j; mu_j, std_j) - log(1 - tanh(u_j)^2) ]
+
+    (change of variables: act = tanh(u) squeezes density near +-1, so its log-density gains
+    -log |d act / d u|). Finite for any u: the correction uses `tanh_log_det`.
+    """
+    if not all(isinstance(x, torch.Tensor) for x in (u, mu, log_std)):
+        raise ValueError("u, mu and log_std must be torch tensors")
+    if not (u.shape == mu.shape == log_std.shape) or u.ndim != 2:
+        raise ValueError(f"u, mu and log_std must all have shape (B, act_dim), got {tuple(u.shape)}, "
+                         f"{tuple(mu.shape)} and {tuple(log_std.shape)}")
+    z = (u - mu) / log_std.exp()
+    gauss = -0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)
+    return (gauss - tanh_log_det(u)).sum(-1)
+
+
 def squashed_gaussian(mu: torch.Tensor, log_std: torch.Tensor, deterministic: bool = False,
                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """A tanh-squashed Gaussian action and its log-prob. mu, log_std: (B, act_dim).
 
     u = mu + exp(log_std) * eps with eps ~ N(0, I) (reparameterised: gradients reach mu and log_std);
-    act = tanh(u) in (-1, 1); logp = log N(u; mu, std) - sum_j log(1 - tanh(u_j)^2).
+    act = tanh(u) in (-1, 1); logp = squashed_log_prob(u, mu, log_std).
     Returns (act (B, act_dim), logp (B,)). deterministic=True: u = mu (the policy's mean action).
     """
     if not (isinstance(mu, torch.Tensor) and isinstance(log_std, torch.Tensor)):
         raise ValueError("mu and log_std must be torch tensors")
     if mu.shape != log_std.shape or mu.ndim != 2:
         raise ValueError(f"mu and log_std must both have shape (B, act_dim), got {tuple(mu.shape)} and {tuple(log_std.shape)}")
-    std = log_std.exp()
     eps = torch.zeros_like(mu) if deterministic else torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
-    u = mu + std * eps
-    gauss_logp = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-    return torch.tanh(u), gauss_logp - tanh_log_det(u).sum(-1)
+    u = mu + log_std.exp() * eps
+    return torch.tanh(u), squashed_log_prob(u, mu, log_std)
 
 
 def soft_q_target(rew, next_q1, next_q2, next_logp, terminated, gamma: float, alpha: float) -> torch.Tensor:

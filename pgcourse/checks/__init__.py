@@ -10,6 +10,7 @@ from pgcourse.checks.reinforce import check_reinforce_loss, check_reward_to_go, 
 from pgcourse.checks.baselines import check_baseline_loss, check_gradient_variance, check_optimal_baseline
 from pgcourse.checks.actor_critic import check_a2c_loss, check_gae
 from pgcourse.checks.ppo import check_approx_kl, check_ppo_clip_loss
+from pgcourse.checks.sac import check_soft_q_target, check_squashed_log_prob
 
 __all__ = [
     "Case", "CheckResult", "Mistake", "run_check", "use_if_passed",
@@ -17,4 +18,5 @@ __all__ = [
     "check_reward_to_go", "check_reward_to_go_episodes", "check_reinforce_loss",
     "check_baseline_loss", "check_gradient_variance", "check_optimal_baseline",
     "check_gae", "check_a2c_loss", "check_ppo_clip_loss", "check_approx_kl",
+    "check_squashed_log_prob", "check_soft_q_target",
 ]
