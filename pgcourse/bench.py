@@ -3,6 +3,7 @@
     python -m pgcourse.bench reinforce --seed 0
     python -m pgcourse.bench reinforce_baseline --seed 1
     python -m pgcourse.bench ppo --seed 0 1 2      (a line per seed, then a summary line)
+    python -m pgcourse.bench sac --seed 0          (Pendulum-v1, threshold -200 over 10 episodes)
     python -m pgcourse.bench --list
 
 Each run trains until the moving average of training returns over `window`
@@ -20,6 +21,7 @@ episodes, and prints ONE JSON line:
 REINFORCE (lessons 2-3): window 100, evaluation with the sampling policy.
 A2C and PPO (lessons 4-5): window 20, greedy evaluation; they train on fixed-length
 rollouts, their budget is the config's total_steps (max_episodes is not used).
+SAC (lesson 6, Pendulum-v1): window 10, threshold -200, greedy evaluation.
 A lesson adds its algorithm with `@register("name", window=..., deterministic_eval=...)`
 on a function `run(seed, threshold, max_episodes) -> history` (with ep_ret, ep_len,
 loss, policy, config; optionally ep_end, env_steps_simulated, wall_at_stop).
@@ -36,20 +38,24 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["ALGOS", "CRITERIA", "register", "run_benchmark", "summarise", "main"]
+__all__ = ["ALGOS", "CRITERIA", "THRESHOLDS", "register", "run_benchmark", "summarise", "main"]
 
 # name -> (env_id, runner(seed, threshold, max_episodes) -> history with .ep_ret, .ep_len, .loss, .policy, .config)
 ALGOS: dict[str, tuple[str, Callable]] = {}
 # name -> (moving-average window of the threshold, greedy evaluation?)
 CRITERIA: dict[str, tuple[int, bool]] = {}
+# name -> the threshold used when none is given (CartPole-v1: 475)
+THRESHOLDS: dict[str, float] = {}
 
 
-def register(name: str, env_id: str = "CartPole-v1", window: int = 100, deterministic_eval: bool = False):
+def register(name: str, env_id: str = "CartPole-v1", window: int = 100, deterministic_eval: bool = False,
+             threshold: float = 475.0):
     """Decorator: make `runner(seed, threshold, max_episodes)` available as `python -m pgcourse.bench NAME`."""
 
     def deco(fn: Callable) -> Callable:
         ALGOS[name] = (env_id, fn)
         CRITERIA[name] = (window, deterministic_eval)
+        THRESHOLDS[name] = float(threshold)
         return fn
 
     return deco
@@ -87,12 +93,21 @@ def _ppo(seed: int, threshold: float, max_episodes: int):
     return train_ppo(PPOConfig(seed=seed, stop_return=threshold, stop_window=20, progress=False))
 
 
-def run_benchmark(algo: str, seed: int = 0, threshold: float = 475.0, max_episodes: int = 20_000,
+@register("sac", env_id="Pendulum-v1", window=10, deterministic_eval=True, threshold=-200.0)
+def _sac(seed: int, threshold: float, max_episodes: int):
+    from pgcourse.sac import SACConfig, train_sac
+
+    return train_sac(SACConfig(seed=seed, total_steps=20_000, stop_return=threshold, stop_window=10, progress=False))
+
+
+def run_benchmark(algo: str, seed: int = 0, threshold: float | None = None, max_episodes: int = 20_000,
                   eval_episodes: int = 20) -> dict:
-    """Train `algo` with `seed` until its moving average of training returns reaches `threshold`;
-    return the result dict (keys in the module doc)."""
+    """Train `algo` with `seed` until its moving average of training returns reaches `threshold` (None: the
+    algorithm's registered default, 475 on CartPole-v1); return the result dict (keys in the module doc)."""
     if algo not in ALGOS:
         raise ValueError(f"unknown algo {algo!r}; choose one of {sorted(ALGOS)}")
+    if threshold is None:
+        threshold = THRESHOLDS.get(algo, 475.0)
     import torch
 
     from pgcourse.plots import moving_average
@@ -128,7 +143,7 @@ def run_benchmark(algo: str, seed: int = 0, threshold: float = 475.0, max_episod
         "episodes_to_threshold": int(k + 1) if solved else None,
         "env_steps_to_threshold": int(steps) if solved else None,
         "env_steps_simulated": int(getattr(hist, "env_steps_simulated", 0)),
-        "updates": len(hist.loss),
+        "updates": int(getattr(hist, "n_updates", len(hist.loss))),
         "wall_s": round(wall, 2),
         "wall_s_to_threshold": round(float(wall if wall_at is None else wall_at), 2) if solved else None,
         "ma20_at_threshold": round(float(ma20[k]), 1),
@@ -147,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("algo", nargs="?", help=f"one of: {', '.join(sorted(ALGOS))}")
     parser.add_argument("--seed", type=int, nargs="+", default=[0],
                         help="one or more seeds; with several, a last line summarises them")
-    parser.add_argument("--threshold", type=float, default=475.0)
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="default: the algorithm's (475 on CartPole-v1, -200 on Pendulum-v1)")
     parser.add_argument("--max-episodes", type=int, default=20_000)
     parser.add_argument("--list", action="store_true", help="list the registered algorithms")
     args = parser.parse_args(argv)

@@ -130,3 +130,256 @@ def polyak_update_(target: nn.Module, source: nn.Module, tau: float) -> None:
     if len(t_params) != len(s_params) or any(a.shape != b.shape for a, b in zip(t_params, s_params)):
         raise ValueError("target and source must have parameters of the same shapes (a copy of one network)")
     torch._foreach_lerp_(t_params, s_params, tau)
+
+
+# ----------------------------------------------------------------------------- the SAC trainer
+from dataclasses import asdict, dataclass, field  # noqa: E402
+import time  # noqa: E402
+
+
+class SquashedGaussianActor(nn.Module):
+    """pi(a|s) for a Box action space: an MLP gives mu and log_std (B, act_dim) of u ~ N(mu, std),
+    the action is low + (tanh(u) + 1) / 2 * (high - low). log-probs include the rescaling."""
+
+    def __init__(self, obs_dim: int, act_dim: int, low, high, hidden=(64, 64)):
+        super().__init__()
+        layers, d = [], obs_dim
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            d = h
+        layers.append(nn.Linear(d, 2 * act_dim))
+        self.net = nn.Sequential(*layers)
+        low, high = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
+        self.register_buffer("center", (high + low) / 2)
+        self.register_buffer("scale", (high - low) / 2)
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+
+    def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """obs (B, obs_dim) -> (act (B, act_dim) in [low, high], logp (B,)), reparameterised."""
+        mu, log_std = self.net(obs).chunk(2, dim=-1)
+        squashed, logp = squashed_gaussian(mu, log_std.clamp(-5.0, 2.0), deterministic)
+        return self.center + self.scale * squashed, logp - torch.log(self.scale).sum()
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """NumPy obs (B, obs_dim) or (obs_dim,) -> (act, logp) NumPy, without a graph (rollouts, evaluation)."""
+        with torch.no_grad():
+            obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+            single = obs_t.ndim == 1
+            act, logp = self(obs_t[None] if single else obs_t, deterministic)
+        act, logp = act.numpy(), logp.numpy()
+        return (act[0], logp[0]) if single else (act, logp)
+
+
+class TwinQ(nn.Module):
+    """Two critics Q1, Q2(s, a) as one ensemble: weights (2, in, out), evaluated with batched matmuls
+    (one op per layer for both). forward(obs (B, obs_dim), act (B, act_dim)) -> q (2, B)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden=(64, 64)):
+        super().__init__()
+        sizes = [obs_dim + act_dim, *hidden, 1]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for d_in, d_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(d_in)  # nn.Linear's default init, per critic
+            self.weights.append(nn.Parameter(torch.empty(2, d_in, d_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(2, 1, d_out).uniform_(-bound, bound)))
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, act], dim=-1).expand(2, -1, -1)  # (2, B, in)
+        n = len(self.weights)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)
+            if i < n - 1:
+                x = torch.relu(x)
+        return x.squeeze(-1)
+
+
+@dataclass
+class SACConfig:
+    """Every setting of a SAC run (single env, one gradient update per env step after learning_starts)."""
+
+    env_id: str = "Pendulum-v1"
+    seed: int = 0
+    total_steps: int = 10_000
+    learning_starts: int = 1_000  # uniform random actions until then (fills the buffer)
+    buffer_size: int = 100_000
+    batch_size: int = 256
+    gamma: float = 0.99
+    tau: float = 0.005  # Polyak rate of the target critics
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    alpha: float = 0.2  # initial temperature
+    autotune: bool = True  # learn alpha so that the policy's entropy tracks target_entropy
+    target_entropy: float | None = None  # None: -act_dim
+    hidden: tuple[int, ...] = (64, 64)
+    stop_return: float | None = None  # stop once the last stop_window episodes average this
+    stop_window: int = 10
+    num_threads: int = 1
+    progress: bool = True
+
+    def __post_init__(self):
+        self.hidden = tuple(self.hidden)
+        for name in ("total_steps", "buffer_size", "batch_size", "stop_window", "num_threads"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not 0 <= self.learning_starts < self.total_steps:
+            raise ValueError(f"learning_starts must be in [0, total_steps), got {self.learning_starts}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"tau must be in (0, 1], got {self.tau}")
+        for name in ("actor_lr", "critic_lr", "alpha"):
+            _positive(getattr(self, name), name)
+
+
+@dataclass
+class SACHistory:
+    """A SAC run: per episode ep_ret, ep_len, ep_end (env step it ended at) and wall_s; every 100 updates
+    q_loss, actor_loss, alpha, entropy (-mean logp of the batch's fresh actions), env_steps; n_updates."""
+
+    config: SACConfig
+    actor: SquashedGaussianActor
+    ep_ret: list = field(default_factory=list)
+    ep_len: list = field(default_factory=list)
+    ep_end: list = field(default_factory=list)
+    wall_s: list = field(default_factory=list)
+    q_loss: list = field(default_factory=list)
+    actor_loss: list = field(default_factory=list)
+    alpha: list = field(default_factory=list)
+    entropy: list = field(default_factory=list)
+    env_steps: list = field(default_factory=list)
+    loss: list = field(default_factory=list)  # = q_loss
+    n_updates: int = 0
+    wall_at_stop: float | None = None
+
+    @property
+    def policy(self) -> SquashedGaussianActor:
+        return self.actor
+
+    def mean_return(self, last: int = 10) -> float:
+        return float(np.mean(self.ep_ret[-last:])) if self.ep_ret else float("nan")
+
+    def evaluate(self, n_episodes: int = 10, deterministic: bool = True, seed: int = 10_000) -> np.ndarray:
+        from pgcourse.rollouts import evaluate
+
+        return evaluate(self.actor, self.config.env_id, n_episodes, seed=seed, deterministic=deterministic)
+
+
+def train_sac(config: SACConfig | None = None, **overrides) -> SACHistory:
+    """Train SAC; `train_sac(SACConfig(seed=1))` or `train_sac(seed=1)`. Returns the `SACHistory`."""
+    import gymnasium as gym
+    from gymnasium import spaces
+    from tqdm.auto import tqdm
+
+    from pgcourse.optim import FlatOptimizer
+    from pgcourse.seeding import seed_everything
+
+    if config is None:
+        config = SACConfig(**overrides)
+    elif not isinstance(config, SACConfig):
+        raise ValueError(f"config must be a SACConfig, got {type(config).__name__}")
+    elif overrides:
+        config = SACConfig(**{**asdict(config), **overrides})
+    cfg = config
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.num_threads)
+    t0 = time.perf_counter()
+    seed_everything(cfg.seed)
+    env = gym.make(cfg.env_id)
+    if not isinstance(env.action_space, spaces.Box) or len(env.observation_space.shape) != 1:
+        raise ValueError(f"SAC here needs a Box action space and flat observations; {cfg.env_id} has "
+                         f"{env.action_space} and {env.observation_space}")
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    actor = SquashedGaussianActor(obs_dim, act_dim, env.action_space.low, env.action_space.high, cfg.hidden)
+    critic = TwinQ(obs_dim, act_dim, cfg.hidden)
+    critic_target = TwinQ(obs_dim, act_dim, cfg.hidden)
+    critic_target.load_state_dict(critic.state_dict())
+    critic_target.requires_grad_(False)
+    actor_opt = FlatOptimizer([{"params": list(actor.parameters()), "lr": cfg.actor_lr}])
+    critic_opt = FlatOptimizer([{"params": list(critic.parameters()), "lr": cfg.critic_lr}])
+    log_alpha = torch.tensor([math.log(cfg.alpha)], requires_grad=True)
+    alpha_opt = FlatOptimizer([{"params": [log_alpha], "lr": cfg.actor_lr}])
+    target_entropy = -float(act_dim) if cfg.target_entropy is None else float(cfg.target_entropy)
+
+    # replay buffer: flat NumPy arrays, overwritten in a ring
+    n = cfg.buffer_size
+    buf_obs, buf_next = np.zeros((n, obs_dim), np.float32), np.zeros((n, obs_dim), np.float32)
+    buf_act, buf_rew, buf_term = np.zeros((n, act_dim), np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
+    rng = np.random.default_rng(cfg.seed)
+    env.action_space.seed(cfg.seed)
+
+    hist = SACHistory(config=cfg, actor=actor)
+    bar = tqdm(total=cfg.total_steps, desc="SAC", disable=not cfg.progress)
+    obs, _ = env.reset(seed=cfg.seed)
+    ep_ret, ep_len = 0.0, 0
+    try:
+        for step in range(cfg.total_steps):
+            # 1. Act: random at first, then a sample of the current policy.
+            if step < cfg.learning_starts:
+                act = env.action_space.sample()
+            else:
+                act, _ = actor.act(obs)
+            next_obs, rew, terminated, truncated, _ = env.step(act)
+            i = step % n  # store the TRUE next obs; only a real termination stops the bootstrap
+            buf_obs[i], buf_act[i], buf_rew[i], buf_next[i], buf_term[i] = obs, act, rew, next_obs, terminated
+            ep_ret, ep_len = ep_ret + float(rew), ep_len + 1
+            if terminated or truncated:
+                hist.ep_ret.append(ep_ret)
+                hist.ep_len.append(ep_len)
+                hist.ep_end.append(step + 1)
+                hist.wall_s.append(time.perf_counter() - t0)
+                bar.set_postfix(ret=f"{hist.mean_return(cfg.stop_window):.0f}", refresh=False)
+                ep_ret, ep_len = 0.0, 0
+                obs, _ = env.reset()
+                if (cfg.stop_return is not None and len(hist.ep_ret) >= cfg.stop_window
+                        and hist.mean_return(cfg.stop_window) >= cfg.stop_return):
+                    hist.wall_at_stop = hist.wall_s[-1]
+                    break
+            else:
+                obs = next_obs
+            bar.update(1)
+            if step < cfg.learning_starts:
+                continue
+
+            # 2. One gradient update on a random minibatch.
+            idx = rng.integers(0, min(step + 1, n), cfg.batch_size)
+            s, a = torch.from_numpy(buf_obs[idx]), torch.from_numpy(buf_act[idx])
+            r, s2, term = torch.from_numpy(buf_rew[idx]), torch.from_numpy(buf_next[idx]), torch.from_numpy(buf_term[idx])
+            alpha = log_alpha.exp().item()
+            with torch.no_grad():  # the soft target: min of the target critics, minus alpha * log pi, at a' ~ pi(s')
+                a2, logp2 = actor(s2)
+                q_next = critic_target(s2, a2)
+                y = soft_q_target(r, q_next[0], q_next[1], logp2, term, cfg.gamma, alpha)
+            q = critic(s, a)  # (2, B)
+            q_loss = ((q - y) ** 2).mean(dim=1).sum()  # both critics regress on the same detached target
+            critic_opt.zero_grad()
+            q_loss.backward()
+            critic_opt.step()
+
+            a_new, logp = actor(s)  # reparameterised: gradients flow through the action into Q
+            q_new = critic(s, a_new)
+            actor_loss = (alpha * logp - torch.minimum(q_new[0], q_new[1])).mean()
+            actor_opt.zero_grad()
+            actor_loss.backward()
+            actor_opt.step()
+
+            if cfg.autotune:  # raise alpha when the entropy is below target, lower it when above
+                alpha_loss = -(log_alpha * (logp.detach() + target_entropy)).mean()
+                alpha_opt.zero_grad()
+                alpha_loss.backward()
+                alpha_opt.step()
+            polyak_update_(critic_target, critic, cfg.tau)
+            hist.n_updates += 1
+
+            if step % 100 == 0:
+                hist.q_loss.append(q_loss.item())
+                hist.loss.append(hist.q_loss[-1])
+                hist.actor_loss.append(actor_loss.item())
+                hist.alpha.append(alpha)
+                hist.entropy.append(-logp.mean().item())
+                hist.env_steps.append(step + 1)
+    finally:
+        bar.close()
+        env.close()
+        torch.set_num_threads(threads)
+    return hist
