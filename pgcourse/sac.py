@@ -356,8 +356,10 @@ def train_sac(config: SACConfig | None = None, **overrides) -> SACHistory:
             q_loss.backward()
             critic_opt.step()
 
-            a_new, logp = actor(s)  # reparameterised: gradients flow through the action into Q
+            a_new, logp = actor(s)  # reparameterised: gradients flow through the action into Q ...
+            critic.requires_grad_(False)  # ... but not into the critics' weights (they are not updated here)
             q_new = critic(s, a_new)
+            critic.requires_grad_(True)
             actor_loss = (alpha * logp - torch.minimum(q_new[0], q_new[1])).mean()
             actor_opt.zero_grad()
             actor_loss.backward()

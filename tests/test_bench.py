@@ -7,7 +7,7 @@ import sys
 def test_bench_lists_all_algorithms():
     out = subprocess.run([sys.executable, "-m", "pgcourse.bench", "--list"], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert {"reinforce", "reinforce_baseline", "a2c", "ppo"} <= set(out)
+    assert {"reinforce", "reinforce_baseline", "a2c", "ppo", "sac"} <= set(out)
 
 
 def test_several_seeds_print_a_line_each_and_a_summary(capsys, monkeypatch):
