@@ -8,11 +8,14 @@
   (the Gaussian's, minus the tanh correction): what SAC's actor outputs for bounded actions.
 - `soft_q_target(...)`: r + gamma * (1 - terminated) * (min(Q1', Q2') - alpha * logp'), a constant (no gradient).
 - `polyak_update_(target, source, tau)`: target <- (1 - tau) * target + tau * source, in place.
+- `SquashedGaussianActor`, `TwinQ`, `SACConfig`, `train_sac`: the SAC trainer built from them (lesson 6 writes it out).
 """
 
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["soft_policy", "entropy", "tanh_log_det", "squashed_log_prob", "squashed_gaussian", "soft_q_target",
-           "polyak_update_"]
+           "polyak_update_", "SquashedGaussianActor", "TwinQ", "SACConfig", "SACHistory", "train_sac"]
 
 
 def _positive(value, name: str) -> float:
@@ -133,8 +136,6 @@ def polyak_update_(target: nn.Module, source: nn.Module, tau: float) -> None:
 
 
 # ----------------------------------------------------------------------------- the SAC trainer
-from dataclasses import asdict, dataclass, field  # noqa: E402
-import time  # noqa: E402
 
 
 class SquashedGaussianActor(nn.Module):
@@ -267,6 +268,12 @@ class SACHistory:
 
 def train_sac(config: SACConfig | None = None, **overrides) -> SACHistory:
     """Train SAC; `train_sac(SACConfig(seed=1))` or `train_sac(seed=1)`. Returns the `SACHistory`."""
+    from pgcourse.a2c import _config, _with_threads
+
+    return _with_threads(_config(SACConfig, config, overrides), _train_sac)
+
+
+def _train_sac(cfg: SACConfig) -> SACHistory:
     import gymnasium as gym
     from gymnasium import spaces
     from tqdm.auto import tqdm
@@ -274,15 +281,6 @@ def train_sac(config: SACConfig | None = None, **overrides) -> SACHistory:
     from pgcourse.optim import FlatOptimizer
     from pgcourse.seeding import seed_everything
 
-    if config is None:
-        config = SACConfig(**overrides)
-    elif not isinstance(config, SACConfig):
-        raise ValueError(f"config must be a SACConfig, got {type(config).__name__}")
-    elif overrides:
-        config = SACConfig(**{**asdict(config), **overrides})
-    cfg = config
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.num_threads)
     t0 = time.perf_counter()
     seed_everything(cfg.seed)
     env = gym.make(cfg.env_id)
@@ -383,5 +381,4 @@ def train_sac(config: SACConfig | None = None, **overrides) -> SACHistory:
     finally:
         bar.close()
         env.close()
-        torch.set_num_threads(threads)
     return hist
