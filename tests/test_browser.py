@@ -1,9 +1,10 @@
-"""End to end: lesson 1's widget works in JupyterLab 4 in a real browser.
+"""End to end: lessons' widgets work in JupyterLab 4 in a real browser.
 
 Starts JupyterLab, opens the notebook in headless Chromium (Debian's
 /usr/bin/chromium driven by playwright-python), runs all cells from the Run
-menu, checks no cell failed, then moves the "G (return)" slider of the
-distribution-update widget and checks its matplotlib PNG is redrawn.
+menu, checks no cell failed, then moves a widget's slider (lesson 1: "G
+(return)" of the distribution-update widget; lesson 6: "log10 alpha" of the
+temperature widget) and checks its matplotlib PNG is redrawn.
 
     pytest -m browser tests/test_browser.py -p no:nbval -s
 
@@ -29,7 +30,8 @@ import browser_support as bs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LESSON_1 = REPO / "notebooks" / "01_log_derivative_trick.ipynb"
-SLIDER_LABEL = "G (return)"
+LESSON_6 = REPO / "notebooks" / "06_sac.ipynb"
+SLIDER_LABEL = "G (return)"  # the default: lesson 1's widget and the stand-in notebook
 PNG_PREFIX = "data:image/png;base64,"
 RUN_ALL_TIMEOUT = 180  # s; a lesson must run in 90 s, leave room on busy CI
 
@@ -69,8 +71,9 @@ def browser():
 def _notebook_params():
     custom = os.environ.get("PGCOURSE_BROWSER_NOTEBOOK")
     if custom:
-        return [pytest.param(Path(custom).resolve(), id=Path(custom).stem)]
-    return [pytest.param(LESSON_1, id="lesson01")]
+        return [pytest.param(Path(custom).resolve(), SLIDER_LABEL, id=Path(custom).stem)]
+    return [pytest.param(LESSON_1, SLIDER_LABEL, id="lesson01"),
+            pytest.param(LESSON_6, "log10 alpha", id="lesson06")]
 
 
 @pytest.fixture
@@ -136,7 +139,7 @@ def _widget_images(page):
     return page.evaluate(bs.JS_WIDGET_IMAGES)
 
 
-def _move_slider(page):
+def _move_slider(page, label=SLIDER_LABEL):
     """Move the marked slider with the keyboard (drag if keys do nothing).
     Returns (readout before, readout after)."""
     slider = page.locator('[data-pgtest="slider"]')
@@ -169,14 +172,14 @@ def _move_slider(page):
     page.mouse.down()
     page.mouse.move(x1, y0, steps=10)
     page.mouse.up()
-    assert changed(), f"slider {SLIDER_LABEL!r} did not move (readout {before!r})"
+    assert changed(), f"slider {label!r} did not move (readout {before!r})"
     return before, readout.inner_text().strip()
 
 
 def check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts,
-                               after_run=None):
+                               after_run=None, slider_label=SLIDER_LABEL):
     """Run all cells of `notebook` in JupyterLab, then move the widget's
-    "G (return)" slider and check its figure is redrawn."""
+    slider labelled `slider_label` and check its figure is redrawn."""
     t0 = time.monotonic()
     assert notebook.is_file(), f"missing notebook {notebook}"
     root = REPO if notebook.is_relative_to(REPO) else notebook.parent
@@ -221,9 +224,9 @@ def check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts,
 
             step = "find the widget"
             deadline = time.monotonic() + 30
-            while page.evaluate(bs.JS_MARK_WIDGET, SLIDER_LABEL) is None:
+            while page.evaluate(bs.JS_MARK_WIDGET, slider_label) is None:
                 assert time.monotonic() < deadline, (
-                    f"no widget with a slider labelled {SLIDER_LABEL!r} next to an "
+                    f"no widget with a slider labelled {slider_label!r} next to an "
                     f"Output showing an image")
                 time.sleep(0.25)
             images = _widget_images(page)
@@ -231,9 +234,9 @@ def check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts,
             src0 = images[0]
             assert src0.startswith(PNG_PREFIX) and len(src0) > 1000, src0[:80]
 
-            step = f"move the {SLIDER_LABEL!r} slider"
-            before, after = _move_slider(page)
-            _log(f"slider {SLIDER_LABEL!r}: {before} -> {after}")
+            step = f"move the {slider_label!r} slider"
+            before, after = _move_slider(page, slider_label)
+            _log(f"slider {slider_label!r}: {before} -> {after}")
             deadline = time.monotonic() + 30
             while True:
                 images = _widget_images(page)
@@ -244,7 +247,7 @@ def check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts,
                 if errs or time.monotonic() > deadline:
                     raise AssertionError(
                         f"the widget's figure was not redrawn after moving "
-                        f"{SLIDER_LABEL!r} ({before} -> {after}); kernel errors:\n"
+                        f"{slider_label!r} ({before} -> {after}); kernel errors:\n"
                         + ("\n".join(errs) or "(none)"))
                 time.sleep(0.25)
             server.wait_kernel_idle(rel, timeout=30, stable=0.5)
@@ -277,9 +280,9 @@ def check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts,
     _log(f"total {time.monotonic() - t0:.1f} s")
 
 
-@pytest.mark.parametrize("notebook", _notebook_params())
-def test_lesson_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts):
-    check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts)
+@pytest.mark.parametrize("notebook, slider_label", _notebook_params())
+def test_lesson_widget_in_jupyterlab(notebook, slider_label, browser, tmp_path, artifacts):
+    check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts, slider_label=slider_label)
 
 
 def test_demo_notebook_harness(browser, tmp_path, artifacts):
