@@ -85,6 +85,23 @@ def test_the_tanh_transform_route_fails_only_at_large_u():
     assert r.status == "failed" and "large |u|" in r.message
 
 
+@pytest.mark.parametrize("answer, message", [
+    (lambda u, mu, log_std: torch.full((u.shape[0],), float("nan"), dtype=u.dtype), "NaN"),
+    (lambda u, mu, log_std: torch.zeros(u.shape[0], 1, dtype=u.dtype), "wrong shape"),
+    (lambda u, mu, log_std: 1 / 0, "ZeroDivisionError"),
+])
+def test_log_prob_check_reports_broken_answers(answer, message):
+    r = check_squashed_log_prob(answer)
+    assert r.status == "failed" and message in r.message, r.message
+
+
+def test_target_check_reports_broken_answers():
+    r = check_soft_q_target(lambda rew, *rest: torch.full_like(rew, float("nan")))
+    assert r.status == "failed" and "NaN" in r.message
+    r = check_soft_q_target(lambda rew, *rest: torch.zeros(len(rew), 2))
+    assert r.status == "failed" and "wrong shape" in r.message
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="shape"):
         sac.squashed_log_prob(torch.zeros(2, 2), torch.zeros(2, 2), torch.zeros(2, 3))

@@ -22,10 +22,10 @@ def _probe_logp(fn):
         if not isinstance(out, torch.Tensor):
             return out  # compared as-is: the check reports the wrong type
         result = {"logp": out.detach().numpy()}
-        if out.requires_grad:
-            grads = torch.autograd.grad(out.sum(), ts, allow_unused=True)
-            for name, t, g in zip(LOGP_NAMES, ts, grads):
-                result[f"grad_{name}"] = np.zeros(t.shape) if g is None else g.numpy()
+        grads = (torch.autograd.grad(out.sum(), ts, allow_unused=True) if out.requires_grad
+                 else [None] * len(ts))  # no graph at all: every gradient is zero (and reported as such)
+        for name, t, g in zip(LOGP_NAMES, ts, grads):
+            result[f"grad_{name}"] = np.zeros(t.shape) if g is None else g.numpy()
         return result
     call.__name__ = getattr(fn, "__name__", "squashed_log_prob")
     return call
