@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from pgcourse.checks.core import _to_numpy
+from pgcourse.util import to_numpy
 
 
 def _as_2d(grads, name: str = "grads") -> np.ndarray:
-    g = np.asarray(_to_numpy(grads), dtype=np.float64)
+    g = np.asarray(to_numpy(grads), dtype=np.float64)
     if g.ndim != 2 or g.shape[0] < 2:
         raise ValueError(f"{name} must have shape (B, P) with B >= 2 estimates, got shape {g.shape}")
     if not np.all(np.isfinite(g)):
@@ -32,8 +32,8 @@ def optimal_baseline(score_sq_norm, ret) -> float:
     score_sq_norm: (N,) squared norms |sum_t grad log pi(a_t|s_t)|^2, one per episode;
     ret: (N,) the episodes' returns G.
     """
-    w = np.asarray(_to_numpy(score_sq_norm), dtype=np.float64)
-    G = np.asarray(_to_numpy(ret), dtype=np.float64)
+    w = np.asarray(to_numpy(score_sq_norm), dtype=np.float64)
+    G = np.asarray(to_numpy(ret), dtype=np.float64)
     if w.ndim != 1 or w.shape != G.shape or w.size == 0:
         raise ValueError(f"score_sq_norm and ret must be 1-D of one length N >= 1, got {w.shape} and {G.shape}")
     if np.any(w < 0):
@@ -74,8 +74,8 @@ def per_episode_estimates(scores, weights, ep_len) -> np.ndarray:
 
     scores (T, P), weights (T,), ep_len (E,) with sum(ep_len) == T -> (E, P).
     """
-    s = np.asarray(_to_numpy(scores), dtype=np.float64)
-    w = np.asarray(_to_numpy(weights), dtype=np.float64)
+    s = np.asarray(to_numpy(scores), dtype=np.float64)
+    w = np.asarray(to_numpy(weights), dtype=np.float64)
     ep_len = np.asarray(ep_len, dtype=np.int64)
     if s.ndim != 2 or w.shape != s.shape[:1] or ep_len.sum() != len(w):
         raise ValueError(f"need scores (T, P), weights (T,) and episode lengths summing to T; got {s.shape}, "

@@ -7,7 +7,7 @@ import torch
 
 from pgcourse import advantages, losses
 from pgcourse.checks.core import Case, CheckResult, Mistake, compare, random_cases, run_check
-from pgcourse.checks.reinforce import probe_loss
+from pgcourse.checks.probes import probed
 
 # --- gae ------------------------------------------------------------------------------------------
 
@@ -92,13 +92,6 @@ def check_gae(student_fn) -> CheckResult:
 A2C_NAMES = ("logp", "entropy", "val", "ret", "adv")
 
 
-def _probed(fn):
-    def call(*arrays):
-        return probe_loss(fn, *arrays, names=A2C_NAMES)
-    call.__name__ = getattr(fn, "__name__", "loss")
-    return call
-
-
 A2C_MISTAKES = [
     Mistake("critic target not detached",
             lambda logp, ent, val, ret, adv: -(logp * adv.detach()).mean() + 0.5 * ((val - ret) ** 2).mean() - 0.01 * ent.mean(),
@@ -134,8 +127,7 @@ def _a2c_cases() -> list[Case]:
 def check_a2c_loss(student_fn) -> CheckResult:
     """Grade `a2c_loss(logp, entropy, val, ret, adv) -> scalar` (vf_coef 0.5, ent_coef 0.01):
     its value and its gradient on every input."""
-    if not callable(student_fn):
-        return run_check("check_a2c_loss", student_fn, None, [])
-    return run_check("check_a2c_loss", _probed(student_fn), _probed(losses.a2c_loss), _a2c_cases(),
-                     [Mistake(m.name, _probed(m.fn), m.hint) for m in A2C_MISTAKES], arg_names=A2C_NAMES,
+    return run_check("check_a2c_loss", probed(student_fn, A2C_NAMES), probed(losses.a2c_loss, A2C_NAMES),
+                     _a2c_cases(), [Mistake(m.name, probed(m.fn, A2C_NAMES), m.hint) for m in A2C_MISTAKES],
+                     arg_names=A2C_NAMES,
                      generic_hint="-(logp * adv.detach()).mean() + 0.5 * ((val - ret.detach())**2).mean() - 0.01 * entropy.mean()")

@@ -6,7 +6,7 @@ import numpy as np
 
 from pgcourse import baselines, losses
 from pgcourse.checks.core import Case, CheckResult, Mistake, compare, random_cases, run_check
-from pgcourse.checks.reinforce import _probed
+from pgcourse.checks.probes import probed
 
 # --- baseline_loss --------------------------------------------------------------------------------
 
@@ -42,10 +42,8 @@ def _bl_cases() -> list[Case]:
 
 def check_baseline_loss(student_fn) -> CheckResult:
     """Grade `baseline_loss(logp, ret, val) -> scalar`: value and gradients on logp, ret and val."""
-    if not callable(student_fn):
-        return run_check("check_baseline_loss", student_fn, None, [])
-    return run_check("check_baseline_loss", _probed(student_fn), _probed(losses.baseline_loss), _bl_cases(),
-                     [Mistake(m.name, _probed(m.fn), m.hint) for m in BASELINE_LOSS_MISTAKES],
+    return run_check("check_baseline_loss", probed(student_fn), probed(losses.baseline_loss), _bl_cases(),
+                     [Mistake(m.name, probed(m.fn), m.hint) for m in BASELINE_LOSS_MISTAKES],
                      arg_names=("logp", "ret", "val"),
                      generic_hint="adv = (ret - val).detach(); loss = -(logp * adv).mean()")
 

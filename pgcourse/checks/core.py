@@ -17,6 +17,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from pgcourse.util import to_numpy
+
 NOT_ATTEMPTED = "not attempted yet"
 PASSED = "passed"
 FAILED = "failed"
@@ -83,7 +85,7 @@ def _short(x: Any, limit: int = 120) -> str:
         return np.array2string(x, threshold=12, max_line_width=limit).replace("\n", " ") + f" (shape {x.shape})"
     if isinstance(x, (bool, int, np.integer)):
         return repr(int(x)) if not isinstance(x, bool) else repr(x)
-    arr = _to_numpy(x)
+    arr = to_numpy(x)
     if isinstance(arr, np.ndarray) and arr.ndim == 0:
         return f"{float(arr):.6g}"
     if isinstance(arr, np.ndarray):
@@ -96,25 +98,6 @@ def _short(x: Any, limit: int = 120) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-def _to_numpy(x: Any) -> Any:
-    """torch tensors and array-likes of numbers to float64 ndarrays; anything else unchanged."""
-    try:
-        import torch
-
-        if isinstance(x, torch.Tensor):
-            return x.detach().cpu().double().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(x, (np.ndarray, np.generic, float, int)) and not isinstance(x, bool):
-        return np.asarray(x, dtype=np.float64)
-    if isinstance(x, (list, tuple)):
-        try:
-            return np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError):
-            return x
-    return x
-
-
 def compare(expected: Any, got: Any, atol: float = 1e-6, rtol: float = 1e-5) -> str | None:
     """Return None when `got` matches `expected`, else a short reason (type, shape, NaN, values)."""
     if isinstance(expected, dict):
@@ -125,10 +108,10 @@ def compare(expected: Any, got: Any, atol: float = 1e-6, rtol: float = 1e-5) -> 
             if reason is not None:
                 return f"{key}: {reason}"
         return None
-    exp = _to_numpy(expected)
+    exp = to_numpy(expected)
     if got is None:
         return "your function returned None (did you forget the `return` statement?)"
-    g = _to_numpy(got)
+    g = to_numpy(got)
     if not isinstance(g, np.ndarray):
         return f"expected a number or an array, got a {type(got).__name__}"
     if g.dtype == object:

@@ -7,18 +7,14 @@ import torch
 
 from pgcourse import losses
 from pgcourse.checks.core import Case, CheckResult, Mistake, random_cases, run_check
-from pgcourse.checks.reinforce import probe_loss
+from pgcourse.checks.probes import probed, value_of
 
 CLIP_NAMES = ("logp", "logp_old", "adv")
 
 
 def _probed(fn):
-    def call(*arrays):
-        # adv comes from GAE as plain data, so only logp and logp_old are probed for gradients.
-        return probe_loss(lambda logp, logp_old, adv: fn(logp, logp_old, adv, 0.2), *arrays, names=CLIP_NAMES,
-                          grad_of=("logp", "logp_old"))
-    call.__name__ = getattr(fn, "__name__", "loss")
-    return call
+    # at clip_eps = 0.2; adv comes from GAE as plain data, so only logp and logp_old are probed for gradients
+    return probed(fn, CLIP_NAMES, grad_of=("logp", "logp_old"), extra=(0.2,))
 
 
 def _clip(ratio, adv, eps=0.2):
@@ -70,20 +66,10 @@ def _clip_cases() -> list[Case]:
 def check_ppo_clip_loss(student_fn) -> CheckResult:
     """Grade `ppo_clip_loss(logp, logp_old, adv, clip_eps) -> scalar` at clip_eps = 0.2:
     its value and its gradient on logp, logp_old and adv."""
-    if not callable(student_fn):
-        return run_check("check_ppo_clip_loss", student_fn, None, [])
     return run_check("check_ppo_clip_loss", _probed(student_fn), _probed(losses.ppo_clip_loss), _clip_cases(),
                      [Mistake(m.name, _probed(m.fn), m.hint) for m in CLIP_MISTAKES], arg_names=CLIP_NAMES,
                      generic_hint="ratio = exp(logp - logp_old.detach()); "
                                   "loss = -min(ratio*adv, clamp(ratio, 1-eps, 1+eps)*adv).mean()")
-
-
-def _kl_value(fn):
-    def call(logp, logp_old):
-        out = fn(torch.tensor(logp), torch.tensor(logp_old))
-        return out.detach() if isinstance(out, torch.Tensor) else out
-    call.__name__ = getattr(fn, "__name__", "approx_kl")
-    return call
 
 
 KL_MISTAKES = [
@@ -112,9 +98,7 @@ def _kl_cases() -> list[Case]:
 
 def check_approx_kl(student_fn) -> CheckResult:
     """Grade `approx_kl(logp, logp_old) -> scalar tensor`, the k3 estimate mean((r - 1) - log r)."""
-    if not callable(student_fn):
-        return run_check("check_approx_kl", student_fn, None, [])
-    return run_check("check_approx_kl", _kl_value(student_fn), _kl_value(losses.approx_kl), _kl_cases(),
-                     [Mistake(m.name, _kl_value(m.fn), m.hint) for m in KL_MISTAKES],
+    return run_check("check_approx_kl", value_of(student_fn), value_of(losses.approx_kl), _kl_cases(),
+                     [Mistake(m.name, value_of(m.fn), m.hint) for m in KL_MISTAKES],
                      arg_names=("logp", "logp_old"),
                      generic_hint="log_ratio = logp - logp_old; return ((log_ratio.exp() - 1) - log_ratio).mean()")

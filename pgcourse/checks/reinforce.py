@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-
 from pgcourse import losses, returns
 from pgcourse.checks.core import Case, CheckResult, Mistake, random_cases, run_check
+from pgcourse.checks.probes import probed
 
 # --- reward_to_go ---------------------------------------------------------------------------------
 
@@ -133,37 +132,6 @@ def check_reward_to_go_episodes(student_fn) -> CheckResult:
 
 # --- reinforce_loss -------------------------------------------------------------------------------
 
-def probe_loss(fn, *arrays, names=("logp", "ret", "val"), grad_of=None):
-    """Call a loss `fn` on fresh tensors; return its value and its gradient on each input in `grad_of`.
-
-    arrays: 1-D float arrays named by `names` (default: logp, ret[, val]); `grad_of` lists the inputs
-    created with requires_grad (default: all) -> {"loss": (), "grad_<name>": (B,), ...}.
-    A gradient that does not reach an input counts as zeros.
-    """
-    names = list(names)[: len(arrays)]
-    grad_of = names if grad_of is None else [n for n in names if n in grad_of]
-    ts = [torch.tensor(a, dtype=torch.float64, requires_grad=n in grad_of) for n, a in zip(names, arrays)]
-    out = fn(*ts)
-    if not isinstance(out, torch.Tensor):
-        return out  # compared as-is: the check reports the wrong type
-    if out.numel() != 1:
-        return {"loss": out.detach().numpy()}
-    with_grad = [t for n, t in zip(names, ts) if n in grad_of]
-    grads = (torch.autograd.grad(out.reshape(()), with_grad, allow_unused=True) if out.requires_grad
-             else [None] * len(with_grad))
-    result = {"loss": out.detach().reshape(()).numpy()}
-    for n, t, g in zip(grad_of, with_grad, grads):
-        result[f"grad_{n}"] = np.zeros(t.shape) if g is None else g.numpy()
-    return result
-
-
-def _probed(fn):
-    def call(*arrays):
-        return probe_loss(fn, *arrays)
-    call.__name__ = getattr(fn, "__name__", "loss")
-    return call
-
-
 LOSS_MISTAKES = [
     Mistake("wrong sign", lambda logp, ret: (logp * ret.detach()).mean(),
             "wrong sign: optimisers minimise, and we want to maximise J, so the loss is MINUS logp * ret"),
@@ -196,8 +164,6 @@ def _loss_cases() -> list[Case]:
 
 def check_reinforce_loss(student_fn) -> CheckResult:
     """Grade `reinforce_loss(logp, ret) -> scalar tensor`: its value and its gradients on logp and ret."""
-    if not callable(student_fn):
-        return run_check("check_reinforce_loss", student_fn, None, [])
-    return run_check("check_reinforce_loss", _probed(student_fn), _probed(losses.reinforce_loss), _loss_cases(),
-                     [Mistake(m.name, _probed(m.fn), m.hint) for m in LOSS_MISTAKES], arg_names=("logp", "ret"),
+    return run_check("check_reinforce_loss", probed(student_fn), probed(losses.reinforce_loss), _loss_cases(),
+                     [Mistake(m.name, probed(m.fn), m.hint) for m in LOSS_MISTAKES], arg_names=("logp", "ret"),
                      generic_hint="loss = -(logp * ret.detach()).mean(), a scalar tensor")

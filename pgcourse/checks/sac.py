@@ -8,27 +8,16 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from pgcourse import sac
+from pgcourse import soft
 from pgcourse.checks.core import Case, CheckResult, Mistake, random_cases, run_check
+from pgcourse.checks.probes import probed
 
 LOGP_NAMES = ("u", "mu", "log_std")
 
 
 def _probe_logp(fn):
-    """Call fn(u, mu, log_std) on float64 tensors; return {'logp': value, 'grad_<x>': d sum(logp) / dx}."""
-    def call(u, mu, log_std):
-        ts = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (u, mu, log_std)]
-        out = fn(*ts)
-        if not isinstance(out, torch.Tensor):
-            return out  # compared as-is: the check reports the wrong type
-        result = {"logp": out.detach().numpy()}
-        grads = (torch.autograd.grad(out.sum(), ts, allow_unused=True) if out.requires_grad
-                 else [None] * len(ts))  # no graph at all: every gradient is zero (and reported as such)
-        for name, t, g in zip(LOGP_NAMES, ts, grads):
-            result[f"grad_{name}"] = np.zeros(t.shape) if g is None else g.numpy()
-        return result
-    call.__name__ = getattr(fn, "__name__", "squashed_log_prob")
-    return call
+    """{'logp': value (B,), 'grad_<x>': d sum(logp) / dx} of fn(u, mu, log_std) on float64 tensors."""
+    return probed(fn, LOGP_NAMES, output="logp", summed=True)
 
 
 def _gauss(u, mu, log_std):
@@ -38,9 +27,9 @@ def _gauss(u, mu, log_std):
 LOGP_MISTAKES = [
     Mistake("forgot the tanh correction", lambda u, mu, ls: _gauss(u, mu, ls).sum(-1),
             "act = tanh(u) is not Gaussian: subtract log(1 - tanh(u)^2) for every action dimension"),
-    Mistake("correction added", lambda u, mu, ls: (_gauss(u, mu, ls) + sac.tanh_log_det(u)).sum(-1),
+    Mistake("correction added", lambda u, mu, ls: (_gauss(u, mu, ls) + soft.tanh_log_det(u)).sum(-1),
             "SUBTRACT log(1 - tanh(u)^2): squashing packs density near +-1, so log pi(act) = log N(u) - log|d act/du|"),
-    Mistake("not summed over action dimensions", lambda u, mu, ls: _gauss(u, mu, ls) - sac.tanh_log_det(u),
+    Mistake("not summed over action dimensions", lambda u, mu, ls: _gauss(u, mu, ls) - soft.tanh_log_det(u),
             "the action's log-prob is one number per sample: sum over the action dimensions (.sum(-1)), shape (B,)"),
     Mistake("direct log(1 - tanh(u)^2)", lambda u, mu, ls: (_gauss(u, mu, ls) - torch.log(1 - torch.tanh(u) ** 2)).sum(-1),
             "log(1 - tanh(u)^2) is -inf once tanh(u) rounds to 1 (large |u|); use the identity "
@@ -51,7 +40,7 @@ LOGP_MISTAKES = [
             "use 2 * (log 2 - u - softplus(-2u)), exact and finite"),
     Mistake("std used as the variance", lambda u, mu, ls: (-0.5 * (u - mu) ** 2 / ls.exp() - 0.5 * ls
                                                            - 0.5 * math.log(2 * math.pi)
-                                                           - sac.tanh_log_det(u)).sum(-1),
+                                                           - soft.tanh_log_det(u)).sum(-1),
             "the Gaussian log-density is -0.5 * ((u - mu) / std)^2 - log std - 0.5 log(2 pi), with std = exp(log_std)"),
 ]
 
@@ -76,9 +65,7 @@ def _logp_cases() -> list[Case]:
 def check_squashed_log_prob(student_fn) -> CheckResult:
     """Grade `squashed_log_prob(u, mu, log_std) -> logp (B,)` (all inputs (B, act_dim) tensors):
     its value and its gradient on u, mu and log_std."""
-    if not callable(student_fn):
-        return run_check("check_squashed_log_prob", student_fn, None, [])
-    return run_check("check_squashed_log_prob", _probe_logp(student_fn), _probe_logp(sac.squashed_log_prob),
+    return run_check("check_squashed_log_prob", _probe_logp(student_fn), _probe_logp(soft.squashed_log_prob),
                      _logp_cases(), [Mistake(m.name, _probe_logp(m.fn), m.hint) for m in LOGP_MISTAKES],
                      arg_names=LOGP_NAMES,
                      generic_hint="z = (u - mu) / log_std.exp(); gauss = -0.5 * z**2 - log_std - 0.5 * log(2 pi); "
@@ -90,8 +77,11 @@ GAMMA, ALPHA = 0.99, 0.2
 
 
 def _probe_target(fn):
-    """Call fn(rew, q1', q2', logp', terminated, gamma=0.99, alpha=0.2) with q1', q2', logp' requiring grad;
+    """A non-callable fn is returned unchanged (run_check reports it). Otherwise: Call fn(rew, q1', q2', logp', terminated, gamma=0.99, alpha=0.2) with q1', q2', logp' requiring grad;
     return {'target': value, 'carries_grad': 1.0 if the target is not detached}."""
+    if not callable(fn):
+        return fn
+
     def call(rew, q1, q2, logp, terminated):
         ts = [torch.tensor(a, dtype=torch.float64, requires_grad=name in ("next_q1", "next_q2", "next_logp"))
               for name, a in zip(TARGET_NAMES[:4], (rew, q1, q2, logp))]
@@ -147,9 +137,7 @@ def _target_cases() -> list[Case]:
 def check_soft_q_target(student_fn) -> CheckResult:
     """Grade `soft_q_target(rew, next_q1, next_q2, next_logp, terminated, gamma, alpha) -> (B,)` at gamma = 0.99,
     alpha = 0.2: its value, and that it carries no gradient."""
-    if not callable(student_fn):
-        return run_check("check_soft_q_target", student_fn, None, [])
-    return run_check("check_soft_q_target", _probe_target(student_fn), _probe_target(sac.soft_q_target),
+    return run_check("check_soft_q_target", _probe_target(student_fn), _probe_target(soft.soft_q_target),
                      _target_cases(), [Mistake(m.name, _probe_target(m.fn), m.hint) for m in TARGET_MISTAKES],
                      arg_names=TARGET_NAMES,
                      generic_hint="with torch.no_grad(): return rew + gamma * (1 - terminated.float()) * "
