@@ -1,4 +1,7 @@
-"""The policy-gradient losses of lessons 2 and 3, written so autograd's descent is ascent on J.
+"""The policy-gradient losses of lessons 2-5, written so autograd's descent is ascent on J, and PPO's diagnostics.
+
+- `reinforce_loss` (L2), `baseline_loss` (L3), `a2c_loss` (L4), `ppo_clip_loss` (L5): losses to minimise.
+- `approx_kl`, `clip_fraction` (L5): how far an update moved the policy (no gradient).
 
 Shapes: `logp` (B,) log-probabilities of the taken actions (with gradient), `ret` (B,) reward-to-go,
 `val` (B,) value estimates; B is the number of steps in the batch.
@@ -37,12 +40,6 @@ def baseline_loss(logp: torch.Tensor, ret: torch.Tensor, val: torch.Tensor) -> t
     _check_same_shape(logp=logp, ret=ret, val=val)
     adv = (ret - val).detach()
     return -(logp * adv).mean()
-
-
-def value_loss(val: torch.Tensor, ret: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of the value estimates against the (detached) returns."""
-    _check_same_shape(val=val, ret=ret)
-    return ((val - ret.detach()) ** 2).mean()
 
 
 def a2c_loss(logp: torch.Tensor, entropy: torch.Tensor, val: torch.Tensor, ret: torch.Tensor, adv: torch.Tensor,
@@ -97,3 +94,11 @@ def approx_kl(logp: torch.Tensor, logp_old: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         log_ratio = logp - logp_old
         return ((log_ratio.exp() - 1) - log_ratio).mean()
+
+
+def clip_fraction(logp: torch.Tensor, logp_old: torch.Tensor, clip_eps: float = 0.2) -> torch.Tensor:
+    """Fraction of samples whose ratio exp(logp - logp_old) lies outside [1 - clip_eps, 1 + clip_eps]:
+    where PPO's clip has switched the sample's gradient off (or would, for the right sign of adv). No gradient."""
+    _check_pair(logp, logp_old)
+    with torch.no_grad():
+        return ((torch.exp(logp - logp_old) - 1.0).abs() > clip_eps).float().mean()

@@ -16,21 +16,11 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
-__all__ = ["mlp", "CategoricalPolicy", "ValueNet", "policy_for_env", "value_net_for_env"]
+from pgcourse.fastmlp import forward_numpy
+from pgcourse.util import layer_sizes, positive_int
 
-
-def _check_sizes(obs_dim, out_dim, hidden, out_name: str) -> tuple[int, ...]:
-    for name, v in (("obs_dim", obs_dim), (out_name, out_dim)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    if isinstance(hidden, (int, np.integer)):
-        hidden = (int(hidden),)
-    hidden = tuple(hidden)
-    if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
-        raise ValueError(
-            f"hidden must be a sequence of positive layer widths such as (64,) or (64, 64), got {hidden!r}"
-        )
-    return tuple(int(h) for h in hidden)
+__all__ = ["mlp", "obs_batch", "sample_actions", "CategoricalPolicy", "ValueNet", "discrete_env_sizes", "policy_for_env",
+           "value_net_for_env"]
 
 
 def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (64,), activation=nn.Tanh) -> nn.Sequential:
@@ -44,16 +34,31 @@ def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (64,), activation=nn.
     return nn.Sequential(*layers)
 
 
-def sample_actions(logp_all: torch.Tensor, deterministic: bool = False, single: bool = False):
-    """(act int64, logp float32) NumPy arrays (B,) from log-probabilities (B, n_act), without a graph
-    (0-d arrays if `single`). Greedy if deterministic, else Gumbel-max on torch's seeded RNG:
-    argmax(logp + G) with G = -log(E), E ~ Exp(1), is a sample of Categorical(logp)."""
+def obs_batch(obs, obs_dim: int) -> tuple[np.ndarray, bool]:
+    """obs (B, obs_dim) or (obs_dim,) -> ((B, obs_dim) float32 array, whether it was a single obs)."""
+    x = np.asarray(obs, dtype=np.float32)
+    single = x.ndim == 1
+    if single:
+        x = x[None]
+    if x.ndim != 2 or x.shape[1] != obs_dim:
+        raise ValueError(f"obs must have shape (B, {obs_dim}) or ({obs_dim},), got {x.shape}")
+    return x, single
+
+
+def sample_actions(logits: np.ndarray, deterministic: bool = False, single: bool = False):
+    """(act int64, logp float32) NumPy arrays (B,) from logits (B, n_act) (0-d arrays if `single`).
+
+    Greedy if deterministic, else Gumbel-max with noise from torch's seeded RNG: argmax(logp + G) with
+    G = -log(E), E ~ Exp(1), is a sample of Categorical(logits), the same distribution as
+    `Categorical(logits=...).sample()` in a few NumPy operations (this runs once per env step).
+    """
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp_all = z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # log-softmax
     if deterministic:
-        a = logp_all.argmax(dim=-1)
+        a = logp_all.argmax(axis=1)
     else:
-        a = (logp_all - torch.empty_like(logp_all).exponential_().log_()).argmax(dim=-1)
-    logp = logp_all.gather(1, a.unsqueeze(1)).squeeze(1)
-    a, logp = a.numpy(), logp.numpy()
+        a = (logp_all - np.log(torch.empty(logp_all.shape).exponential_().numpy())).argmax(axis=1)
+    logp = logp_all[np.arange(len(a)), a].astype(np.float32)
     return (a[0], logp[0]) if single else (a, logp)
 
 
@@ -72,7 +77,7 @@ class CategoricalPolicy(nn.Module):
         out_scale: float = 0.01,
     ):
         super().__init__()
-        hidden = _check_sizes(obs_dim, n_act, hidden, "n_act")
+        obs_dim, n_act, hidden = positive_int(obs_dim, "obs_dim"), positive_int(n_act, "n_act"), layer_sizes(hidden)
         self.obs_dim, self.n_act, self.hidden = int(obs_dim), int(n_act), hidden
         self.net = mlp(self.obs_dim, self.n_act, hidden, activation)
         with torch.no_grad():
@@ -90,25 +95,12 @@ class CategoricalPolicy(nn.Module):
     def act(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Sample actions for a rollout, without building a graph.
 
-        obs: (B, obs_dim) or (obs_dim,) NumPy array. Returns (act, logp): act int64
-        and logp float32, shape (B,) (0-d arrays for a single obs).
-        Sampling uses the Gumbel-max trick on torch's seeded RNG: the same
-        distribution as `dist(obs).sample()`, with fewer small tensor ops (this
-        runs once per env step). `deterministic=True` takes the most probable action.
+        obs: (B, obs_dim) or (obs_dim,) NumPy array. Returns (act, logp): act int64 and logp float32,
+        shape (B,) (0-d arrays for a single obs). `deterministic=True` takes the most probable action.
+        (The forward pass runs in NumPy, `pgcourse.fastmlp`: the same numbers, faster at this size.)
         """
-        with torch.inference_mode():
-            obs_t = torch.as_tensor(obs, dtype=torch.float32)
-            single = obs_t.ndim == 1
-            if single:
-                obs_t = obs_t.unsqueeze(0)
-            if obs_t.ndim != 2 or obs_t.shape[1] != self.obs_dim:
-                raise ValueError(
-                    f"obs must have shape (B, {self.obs_dim}) or ({self.obs_dim},), got {tuple(obs_t.shape)}"
-                )
-            x = obs_t
-            for layer in self.net:  # layer.forward skips nn.Module.__call__ overhead
-                x = layer.forward(x)
-            return sample_actions(torch.log_softmax(x, dim=-1), deterministic, single)
+        x, single = obs_batch(obs, self.obs_dim)
+        return sample_actions(forward_numpy(self, self.net, x), deterministic, single)
 
 
 class ValueNet(nn.Module):
@@ -116,7 +108,7 @@ class ValueNet(nn.Module):
 
     def __init__(self, obs_dim: int, hidden: Sequence[int] = (64,), activation=nn.Tanh):
         super().__init__()
-        hidden = _check_sizes(obs_dim, 1, hidden, "output size")
+        obs_dim, hidden = positive_int(obs_dim, "obs_dim"), layer_sizes(hidden)
         self.obs_dim, self.hidden = int(obs_dim), hidden
         self.net = mlp(self.obs_dim, 1, hidden, activation)
 

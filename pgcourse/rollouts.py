@@ -1,23 +1,27 @@
-"""Episode rollouts on gymnasium 1.x (lessons 2-3).
+"""Experience from gymnasium 1.x vector envs, in the two shapes the course's algorithms need.
 
-- `make_vec_env(env_id, num_envs)`: a vector env, using the env's own NumPy
-  vectorised implementation when it has one (CartPole-v1 does), else SyncVectorEnv.
-- `run_episode(env, policy)`: one episode on a single `gym.Env`, the plain loop.
-- `collect_episodes(envs, policy, n_episodes)`: complete episodes from a vector env,
-  one batched policy call per step.
+Complete episodes (lessons 2-3, REINFORCE; and every evaluation):
+- `make_vec_env(env_id, num_envs)`: a vector env, using the env's own NumPy vectorised implementation
+  when it has one (CartPole-v1 does), else SyncVectorEnv.
+- `collect_episodes(envs, policy, n_episodes)`: complete episodes, one batched policy call per step.
 - `evaluate(policy, env_id, n_episodes)`: returns of fresh evaluation episodes.
 
-Autoreset (gymnasium 1.x): by default a vector env is in NEXT_STEP mode. When
-sub-env i ends an episode at step t (terminated or truncated), the obs it
-returns is the real last obs; at step t+1 it ignores the action, resets, and
-returns the first obs of the next episode with rew 0 and terminated = truncated
-= False. That reset step is *not* a transition and `collect_episodes` drops it.
-SAME_STEP mode (reset inside the final step, last obs in info["final_obs"]) is
-handled as well; DISABLED is refused.
+Fixed-length rollouts (lessons 4-5, A2C and PPO), where episodes run on across rollouts:
+- `RolloutCollector(envs, n_steps).collect(agent)`: n_steps vector steps on every sub-env.
 
-Every episode we keep is a complete one: sub-env i contributes exactly its
-quota of episodes, the first ones it plays after `envs.reset()`. Keeping "the
-first n episodes to finish" across envs instead would favour short episodes.
+A policy is anything with `act(obs (B, obs_dim)) -> (act (B,), logp (B,))` NumPy arrays, and
+`act(obs, deterministic=True)` for greedy actions (CategoricalPolicy, ActorCritic, SAC's actor).
+
+Autoreset (gymnasium 1.x): by default a vector env is in NEXT_STEP mode. When sub-env i ends an
+episode at step t (terminated or truncated), the obs it returns is the TRUE final obs; at step t+1 it
+ignores the action, resets, and returns the first obs of the next episode with rew 0 and terminated =
+truncated = False. That reset step is not a transition: `collect_episodes` drops it, and a `Rollout`
+marks it with mask False. SAME_STEP mode (reset inside the final step, the true final obs in
+info["final_obs"]) is handled as well; DISABLED is refused.
+
+Every episode `collect_episodes` keeps is a complete one: sub-env i contributes exactly its quota of
+episodes, the first ones it plays after `envs.reset()`. Keeping "the first n episodes to finish"
+across envs instead would favour short episodes.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-__all__ = ["Steps", "EpisodeBatch", "make_vec_env", "run_episode", "collect_episodes", "evaluate"]
+from pgcourse.util import positive_int
+
+__all__ = ["Steps", "EpisodeBatch", "make_vec_env", "collect_episodes", "evaluate", "Rollout", "RolloutCollector"]
 
 
 @dataclass
@@ -96,15 +103,10 @@ def _finish(obs, act, rew, terminated, truncated, logp, env_steps) -> EpisodeBat
 def _check_policy(policy) -> None:
     if not callable(getattr(policy, "act", None)):
         raise ValueError(
-            "policy must have an act(obs) -> (act, logp) method, e.g. a pgcourse.policies.CategoricalPolicy; "
+            "policy must have an act(obs) -> (act, logp) method, e.g. a pgcourse.policies.CategoricalPolicy "
+            "or an ActorCritic; "
             f"got {type(policy).__name__}"
         )
-
-
-def _check_count(n, name: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive int, got {n!r}")
-    return int(n)
 
 
 def make_vec_env(env_id: str = "CartPole-v1", num_envs: int = 8, **kwargs):
@@ -116,7 +118,7 @@ def make_vec_env(env_id: str = "CartPole-v1", num_envs: int = 8, **kwargs):
     """
     import gymnasium as gym
 
-    num_envs = _check_count(num_envs, "num_envs")
+    num_envs = positive_int(num_envs, "num_envs")
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as e:
@@ -125,34 +127,8 @@ def make_vec_env(env_id: str = "CartPole-v1", num_envs: int = 8, **kwargs):
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
 
 
-def run_episode(env, policy, seed: int | None = None, max_steps: int = 100_000) -> EpisodeBatch:
-    """Play one episode on a single (non-vector) `gym.Env`; the plain loop.
-
-    Records obs, act, rew, terminated, truncated, logp for every step.
-    """
-    _check_policy(policy)
-    if hasattr(env, "num_envs"):
-        raise ValueError("run_episode takes a single gym.Env; for a vector env use collect_episodes")
-    max_steps = _check_count(max_steps, "max_steps")
-    obs_l, act_l, rew_l, term_l, trunc_l, logp_l = [], [], [], [], [], []
-    obs, _ = env.reset(seed=seed)
-    for _ in range(max_steps):
-        act, logp = policy.act(obs)
-        next_obs, rew, terminated, truncated, _ = env.step(int(act))
-        obs_l.append(obs), act_l.append(act), rew_l.append(rew)
-        term_l.append(terminated), trunc_l.append(truncated), logp_l.append(logp)
-        obs = next_obs
-        if terminated or truncated:
-            break
-    else:
-        raise RuntimeError(
-            f"the episode did not end within max_steps={max_steps}; wrap the env in a TimeLimit"
-        )
-    return _finish(obs_l, act_l, rew_l, term_l, trunc_l, logp_l, len(rew_l))
-
-
 def collect_episodes(
-    envs, policy, n_episodes: int, seed: int | None = None, max_steps: int = 100_000
+    envs, policy, n_episodes: int, seed: int | None = None, max_steps: int = 100_000, deterministic: bool = False
 ) -> EpisodeBatch:
     """Collect `n_episodes` complete episodes from the vector env `envs`.
 
@@ -162,17 +138,18 @@ def collect_episodes(
     episodes after the reset; each step makes one batched `policy.act(obs)` call
     for all sub-envs. Steps from NEXT_STEP autoreset and from sub-envs that
     already met their quota are discarded. `max_steps` caps the vector steps.
+    deterministic=True calls `policy.act(obs, deterministic=True)` (greedy actions).
     """
     from gymnasium.vector import AutoresetMode
 
     _check_policy(policy)
     if not hasattr(envs, "num_envs"):
         raise ValueError(
-            "collect_episodes needs a vector env (gym.make_vec or pgcourse.rollouts.make_vec_env); "
-            "for a single env use run_episode"
+            "collect_episodes needs a vector env (gym.make_vec or pgcourse.rollouts.make_vec_env), "
+            "e.g. make_vec_env('CartPole-v1', num_envs=8)"
         )
-    n_episodes = _check_count(n_episodes, "n_episodes")
-    max_steps = _check_count(max_steps, "max_steps")
+    n_episodes = positive_int(n_episodes, "n_episodes")
+    max_steps = positive_int(max_steps, "max_steps")
     mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
         raise ValueError(
@@ -191,7 +168,7 @@ def collect_episodes(
     while (finished < quota).any():
         if steps >= max_steps:
             raise RuntimeError(f"episodes did not end within max_steps={max_steps} vector steps")
-        act, logp = policy.act(obs)
+        act, logp = policy.act(obs, deterministic=True) if deterministic else policy.act(obs)
         next_obs, rew, terminated, truncated, _ = envs.step(act)
         keep = finished < quota
         if next_step:
@@ -221,17 +198,165 @@ def evaluate(
 
     The policy samples its actions (deterministic=False) unless asked to act greedily.
     """
-    n_episodes = _check_count(n_episodes, "n_episodes")
+    n_episodes = positive_int(n_episodes, "n_episodes")
     envs = make_vec_env(env_id, num_envs=n_episodes)
     try:
-        if deterministic:
-            class _Greedy:
-                def act(self, obs):
-                    return policy.act(obs, deterministic=True)
-
-            batch = collect_episodes(envs, _Greedy(), n_episodes, seed=seed)
-        else:
-            batch = collect_episodes(envs, policy, n_episodes, seed=seed)
+        return collect_episodes(envs, policy, n_episodes, seed=seed, deterministic=deterministic).ep_ret
     finally:
         envs.close()
-    return batch.ep_ret
+
+
+# ----------------------------------------------------------------------------- fixed-length rollouts
+# collector = RolloutCollector(envs, n_steps=16, seed=0)
+# ro = collector.collect(agent)      # agent.act(obs) -> (act, logp) per step; agent.value(obs) after
+# adv, ret = gae(ro.rew, ro.val, ro.next_val, ro.terminated, ro.truncated, gamma, lam)
+# losses use the real transitions only: ro.obs[ro.mask], adv[ro.mask], ...
+#
+# Every call plays `n_steps` vector steps on each of the N sub-envs and carries the envs' state over
+# to the next call. Either autoreset mode, `next_obs[t, i]` is the true next observation of transition
+# (t, i) and `next_val[t, i] = V(next_obs[t, i])`, so a truncated step bootstraps from the final obs
+# of its episode, never from the reset obs of the next one.
+
+
+@dataclass
+class Rollout(Steps):
+    """n_steps (T) vector steps of N sub-envs: `Steps` with (T, N) leading dims, plus
+    val (T, N) float32: V(obs) · next_obs (T, N, obs_dim): the TRUE next obs (the final obs at an
+    episode's end) · next_val (T, N) float32: V(next_obs) · mask (T, N) bool: True for real
+    transitions, False for NEXT_STEP reset steps · ep_ret (E,) float64, ep_len (E,) int64: episodes
+    that ended in this rollout, in the order they ended · ep_end (E,) int64: index of the transition
+    (counting real transitions of the run, from 1) at which each ended.
+    """
+
+    val: np.ndarray
+    next_obs: np.ndarray
+    next_val: np.ndarray
+    mask: np.ndarray
+    ep_ret: np.ndarray
+    ep_len: np.ndarray
+    ep_end: np.ndarray
+
+    @property
+    def n_transitions(self) -> int:
+        """Number of real transitions (mask.sum())."""
+        return int(self.mask.sum())
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(T, N)."""
+        return self.rew.shape
+
+    def __repr__(self) -> str:
+        T, N = self.shape
+        return (
+            f"Rollout(T={T} steps x N={N} envs, {self.n_transitions} transitions, "
+            f"{len(self.ep_ret)} episodes ended)"
+        )
+
+
+class RolloutCollector:
+    """Plays fixed-length rollouts on the vector env `envs` and remembers where it stopped.
+
+    `envs`: a gymnasium 1.x VectorEnv in NEXT_STEP or SAME_STEP autoreset mode.
+    `n_steps`: vector steps per rollout (T). `seed`: passed to the first `envs.reset`.
+    Counters: `env_steps` (real transitions so far), `env_steps_simulated` (sub-env
+    steps including NEXT_STEP reset steps).
+    """
+
+    def __init__(self, envs, n_steps: int, seed: int | None = None):
+        from gymnasium import spaces
+        from gymnasium.vector import AutoresetMode
+
+        if not hasattr(envs, "num_envs"):
+            raise ValueError("RolloutCollector needs a vector env (gym.make_vec or pgcourse.rollouts.make_vec_env)")
+        n_steps = positive_int(n_steps, "n_steps")
+        mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"RolloutCollector supports autoreset modes NEXT_STEP and SAME_STEP, got {mode}")
+        obs_space = envs.single_observation_space
+        if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
+            raise ValueError(f"need a flat Box observation space, got {obs_space}")
+        self.envs, self.n_steps, self.next_step = envs, int(n_steps), mode == AutoresetMode.NEXT_STEP
+        T, N, D = self.n_steps, envs.num_envs, obs_space.shape[0]
+        self.num_envs, self.obs_dim = N, D
+        self.obs, _ = envs.reset(seed=seed)
+        self.prev_done = np.zeros(N, dtype=bool)  # NEXT_STEP: sub-env i resets at the next step
+        self._ep_ret = np.zeros(N)  # running return and length of each sub-env's current episode
+        self._ep_len = np.zeros(N, dtype=np.int64)
+        self.env_steps = 0
+        self.env_steps_simulated = 0
+        # Buffers, reused by every call (collect returns copies).
+        self._buf = {
+            "obs": np.zeros((T, N, D), np.float32),
+            "next_obs": np.zeros((T, N, D), np.float32),
+            "act": np.zeros((T, N), np.int64),
+            "rew": np.zeros((T, N), np.float32),
+            "terminated": np.zeros((T, N), bool),
+            "truncated": np.zeros((T, N), bool),
+            "logp": np.zeros((T, N), np.float32),
+            "mask": np.ones((T, N), bool),
+        }
+
+    def collect(self, agent) -> Rollout:
+        """Play n_steps vector steps with `agent`; return the `Rollout`.
+
+        `agent.act(obs (N, obs_dim)) -> (act (N,), logp (N,))` (NumPy) is called once per step;
+        acting does not need V, so `agent.value(obs)` (torch, (B, obs_dim) -> (B,)) runs once after
+        the rollout, batched over obs and next_obs, for val and next_val.
+        """
+        b = self._buf
+        obs_b, next_obs_b, act_b, rew_b = b["obs"], b["next_obs"], b["act"], b["rew"]
+        term_b, trunc_b, logp_b, mask_b = b["terminated"], b["truncated"], b["logp"], b["mask"]
+        envs, obs = self.envs, self.obs
+        for t in range(self.n_steps):  # the hot loop: one batched forward and one env step per t
+            act, logp = agent.act(obs)
+            obs_b[t], act_b[t], logp_b[t] = obs, act, logp
+            obs, rew, terminated, truncated, info = envs.step(act)
+            rew_b[t], term_b[t], trunc_b[t] = rew, terminated, truncated
+            if not self.next_step:
+                next_obs_b[t] = obs
+                if "final_obs" in info:  # SAME_STEP: obs is already the next episode's; the true last obs is here
+                    for i in np.flatnonzero(info["_final_obs"]):
+                        next_obs_b[t, i] = info["final_obs"][i]
+        done = term_b | trunc_b
+        if self.next_step:
+            # NEXT_STEP: the obs after step t is the true next obs (the final one at an episode's end) ...
+            next_obs_b[:-1] = obs_b[1:]
+            next_obs_b[-1] = obs
+            # ... and the step after an episode's end is a reset step, not a transition.
+            mask_b[0] = ~self.prev_done
+            mask_b[1:] = ~done[:-1]
+            self.prev_done = done[-1].copy()
+        self.obs = obs
+        ep_ret, ep_len, ep_end = self._episodes(rew_b, mask_b, done)
+        self.env_steps += int(mask_b.sum())
+        self.env_steps_simulated += self.n_steps * self.num_envs
+
+        with torch.inference_mode():  # V(obs) and V(true next obs), one batched forward
+            both = torch.from_numpy(np.concatenate([obs_b, next_obs_b]).reshape(-1, self.obs_dim))
+            v = agent.value(both).reshape(2, self.n_steps, self.num_envs).numpy().astype(np.float32)
+        return Rollout(**{k: x.copy() for k, x in b.items()}, val=v[0], next_val=v[1],
+                       ep_ret=ep_ret, ep_len=ep_len, ep_end=ep_end)
+
+    def _episodes(self, rew, mask, done):
+        """Returns, lengths and end steps of the episodes that ended in this rollout, in time order."""
+        ep_ret, ep_len, ep_end = [], [], []
+        steps_through = self.env_steps + np.cumsum(mask.sum(axis=1))  # transitions so far, after each row
+        start = 0
+        for t in np.flatnonzero(done.any(axis=1)):
+            self._ep_ret += rew[start : t + 1].sum(axis=0)  # rew is 0 on NEXT_STEP reset steps
+            self._ep_len += mask[start : t + 1].sum(axis=0)
+            for i in np.flatnonzero(done[t]):
+                ep_ret.append(self._ep_ret[i])
+                ep_len.append(self._ep_len[i])
+                ep_end.append(steps_through[t])
+            self._ep_ret[done[t]] = 0.0
+            self._ep_len[done[t]] = 0
+            start = t + 1
+        self._ep_ret += rew[start:].sum(axis=0)
+        self._ep_len += mask[start:].sum(axis=0)
+        return (np.asarray(ep_ret, dtype=np.float64), np.asarray(ep_len, dtype=np.int64),
+                np.asarray(ep_end, dtype=np.int64))
+
+    def close(self) -> None:
+        self.envs.close()

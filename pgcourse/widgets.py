@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from pgcourse import logderiv
+from pgcourse import logderiv, soft
+from pgcourse.labs import gae_lab
+from pgcourse.labs.trust_region import clipped_objective
+from pgcourse.util import positive_float
 
 BLUE, RED, GREY, GREEN = "#1f77b4", "#d62728", "#7f7f7f", "#2ca02c"
 STYLE = {"description_width": "100px"}  # room for labels such as "learning rate"
@@ -208,16 +211,6 @@ class BanditLearningWidget(FigureWidget):
         return np.array([b.get_height() for b in self.bars])
 
 
-def distribution_update_widget(**kwargs) -> DistributionUpdateWidget:
-    """Lesson 1's one-step widget (see `DistributionUpdateWidget`)."""
-    return DistributionUpdateWidget(**kwargs)
-
-
-def bandit_learning_widget(**kwargs) -> BanditLearningWidget:
-    """Lesson 1's Play widget (see `BanditLearningWidget`)."""
-    return BanditLearningWidget(**kwargs)
-
-
 class AdvantageWidget(FigureWidget):
     """Lesson 3: one state's Q(s, a) per action against V(s) = sum_a pi(a|s) Q(s, a).
 
@@ -288,11 +281,6 @@ class AdvantageWidget(FigureWidget):
                 "colors": [b.get_facecolor() for b in self.q_bars]}
 
 
-def advantage_widget(**kwargs) -> AdvantageWidget:
-    """Lesson 3's advantage widget (see `AdvantageWidget`)."""
-    return AdvantageWidget(**kwargs)
-
-
 class GAELambdaWidget(FigureWidget):
     """Lesson 4: bias^2, variance and their sum (MSE) of GAE(lambda) advantages on the random-walk chain,
     measured over many rollouts for a grid of lambdas; the slider moves a marker along the curves.
@@ -301,11 +289,10 @@ class GAELambdaWidget(FigureWidget):
     def __init__(self, critic_error: float = 1.0, n_episodes: int = 3000, seed: int = 0):
         import ipywidgets as w
 
-        from pgcourse import gae_lab
 
         self.chain = gae_lab.Chain()
         self.lams = np.round(np.linspace(0, 1, 21), 2)
-        self._lab, self.n_episodes, self.seed = gae_lab, int(n_episodes), int(seed)
+        self.n_episodes, self.seed = int(n_episodes), int(seed)
         super().__init__(Figure(figsize=(9.5, 3.4), layout="constrained"))
         self.controls["lam"] = w.SelectionSlider(style=STYLE, options=list(self.lams), value=0.95, description="lambda")
         self.controls["critic_error"] = w.SelectionSlider(style=STYLE, options=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
@@ -332,7 +319,7 @@ class GAELambdaWidget(FigureWidget):
         self.measure()
 
     def measure(self) -> None:
-        self.result = self._lab.gae_bias_variance(self.chain, self.lams, self.controls["critic_error"].value,
+        self.result = gae_lab.gae_bias_variance(self.chain, self.lams, self.controls["critic_error"].value,
                                                   self.n_episodes, self.seed)
         r = self.result
         self.l_bias.set_data(r["lams"], r["bias2"])
@@ -361,25 +348,6 @@ class GAELambdaWidget(FigureWidget):
         """(lambda, bias² + variance) where the marker is drawn."""
         x, y = self.marker.get_data()
         return float(x[0]), float(y[0])
-
-
-def gae_lambda_widget(**kwargs) -> GAELambdaWidget:
-    """Lesson 4's GAE widget (see `GAELambdaWidget`)."""
-    return GAELambdaWidget(**kwargs)
-
-
-def clipped_objective(r, adv: float, eps: float) -> dict[str, np.ndarray]:
-    """PPO's per-sample objectives as functions of the ratio r (any shape):
-    cpi = r * A, clip = min(r * A, clip(r, 1-eps, 1+eps) * A), and their derivatives in r."""
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
-    r = np.asarray(r, dtype=float)
-    clipped_r = np.clip(r, 1 - eps, 1 + eps)
-    unclipped, clipped = r * adv, clipped_r * adv
-    use_unclipped = unclipped <= clipped
-    d_clip = np.where(use_unclipped, adv, np.where((r > 1 - eps) & (r < 1 + eps), adv, 0.0))
-    return {"cpi": unclipped, "clip": np.minimum(unclipped, clipped),
-            "d_cpi": np.full_like(r, adv), "d_clip": d_clip}
 
 
 class ClippedObjectiveWidget(FigureWidget):
@@ -440,11 +408,6 @@ class ClippedObjectiveWidget(FigureWidget):
         return (float(self.r[zero].min()), float(self.r[zero].max())) if zero.any() else None
 
 
-def clipped_objective_widget(**kwargs) -> ClippedObjectiveWidget:
-    """Lesson 5's clipped-objective widget (see `ClippedObjectiveWidget`)."""
-    return ClippedObjectiveWidget(**kwargs)
-
-
 class SoftPolicyWidget(FigureWidget):
     """Lesson 6: the maximum-entropy policy pi(a) proportional to exp(Q(a) / alpha) for fixed action values Q.
 
@@ -456,12 +419,11 @@ class SoftPolicyWidget(FigureWidget):
     def __init__(self, q_values=(1.0, 2.0, 2.5, 0.5), alpha: float = 0.5):
         import ipywidgets as w
 
-        from pgcourse.sac import _positive
 
         self.q = np.asarray(q_values, dtype=float)
         if self.q.ndim != 1 or not 2 <= self.q.shape[0] <= 8 or not np.all(np.isfinite(self.q)):
             raise ValueError(f"q_values must list 2 to 8 finite action values, got {q_values!r}")
-        alpha = _positive(alpha, "alpha")
+        alpha = positive_float(alpha, "alpha")
         if not 0.01 <= alpha <= 100:
             raise ValueError(f"alpha must be in [0.01, 100] (the slider's range), got {alpha}")
         k = self.k = self.q.shape[0]
@@ -490,12 +452,11 @@ class SoftPolicyWidget(FigureWidget):
         return float(10.0 ** self.controls["log10_alpha"].value)
 
     def update(self) -> None:
-        from pgcourse.sac import entropy, soft_policy
 
-        pi = soft_policy(self.q, self.alpha)
+        pi = soft.soft_policy(self.q, self.alpha)
         for bar, p in zip(self.p_bars, pi):
             bar.set_height(p)
-        h, eq = float(entropy(pi)), float(pi @ self.q)
+        h, eq = float(soft.entropy(pi)), float(pi @ self.q)
         self.ax_p.set_title(f"alpha = {self.alpha:.3g}\nentropy H = {h:.2f} nats (max {np.log(self.k):.2f}), E[Q] = {eq:.2f}",
                            fontsize=10)
         self.ax_q.set_title(f"action values\nbest: a{int(np.argmax(self.q)) + 1}, max Q = {self.q.max():.2f}", fontsize=10)
@@ -503,12 +464,6 @@ class SoftPolicyWidget(FigureWidget):
 
     def state(self) -> dict[str, np.ndarray | float]:
         """What is plotted: {'alpha', 'pi' (K,), 'entropy', 'expected_q'}."""
-        from pgcourse.sac import entropy
 
         pi = np.array([b.get_height() for b in self.p_bars])
-        return {"alpha": self.alpha, "pi": pi, "entropy": float(entropy(pi)), "expected_q": float(pi @ self.q)}
-
-
-def soft_policy_widget(**kwargs) -> SoftPolicyWidget:
-    """Lesson 6's temperature widget (see `SoftPolicyWidget`)."""
-    return SoftPolicyWidget(**kwargs)
+        return {"alpha": self.alpha, "pi": pi, "entropy": float(soft.entropy(pi)), "expected_q": float(pi @ self.q)}

@@ -261,8 +261,8 @@ def make_batch(ro: Rollout, cfg) -> Batch:
 class ACHistory(History):
     """An actor-critic run (A2C, PPO): `History` plus the agent and, per update, loss, policy_loss,
     value_loss, entropy, explained_var (of the critic on the rollout's targets), lr; PPO also approx_kl
-    (approx-KL(pi_old || pi) after the update, on the whole rollout) and clip_frac (the fraction of the
-    rollout's samples whose ratio left [1 - clip_eps, 1 + clip_eps] in the update's last epoch)."""
+    and clip_frac: `losses.approx_kl` and `losses.clip_fraction` of the policy after the update against
+    the one that collected the rollout, on all of the rollout's transitions."""
 
     agent: ActorCritic | None = None
     loss: list = field(default_factory=list)

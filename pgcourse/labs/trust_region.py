@@ -1,7 +1,8 @@
 """Lesson 5's laboratory: optimise a surrogate on ONE batch for many steps, on a tabular MDP whose true
 return is exact, to see what an unconstrained step does (and what clipping or a KL trust region changes).
 
-Also the natural gradient of a small softmax: its Fisher matrix and the step it takes.
+Also the natural gradient of a small softmax: its Fisher matrix and the step it takes; and
+`clipped_objective`, PPO's per-sample objectives as functions of the ratio (for the clip widget).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from pgcourse import tabular
+from pgcourse.labs import tabular
 from pgcourse.returns import reward_to_go
 
 
@@ -84,3 +85,17 @@ def kl_softmax3(theta_a, theta_b) -> float:
     """KL(softmax3(theta_a) || softmax3(theta_b))."""
     p, q = softmax3(theta_a), softmax3(theta_b)
     return float((p * (p.log() - q.log())).sum())
+
+
+def clipped_objective(r, adv: float, eps: float) -> dict[str, np.ndarray]:
+    """PPO's per-sample objectives as functions of the ratio r (any shape):
+    cpi = r * A, clip = min(r * A, clip(r, 1-eps, 1+eps) * A), and their derivatives in r."""
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    r = np.asarray(r, dtype=float)
+    clipped_r = np.clip(r, 1 - eps, 1 + eps)
+    unclipped, clipped = r * adv, clipped_r * adv
+    use_unclipped = unclipped <= clipped
+    d_clip = np.where(use_unclipped, adv, np.where((r > 1 - eps) & (r < 1 + eps), adv, 0.0))
+    return {"cpi": unclipped, "clip": np.minimum(unclipped, clipped),
+            "d_cpi": np.full_like(r, adv), "d_clip": d_clip}

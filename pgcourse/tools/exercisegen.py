@@ -5,8 +5,8 @@ In a solution notebook:
   function body; the exercise gets `raise NotImplementedError(...)` at the same indentation;
 - a code cell whose first line is `# solution-only` is left out of the exercise
   (for asserts that only hold once everything is solved).
-Outputs are cleared. Run `python -m pgcourse.exercisegen` from the repo root to regenerate,
-`python -m pgcourse.exercisegen --check` to fail when `exercises/` is stale.
+Outputs are cleared. Run `python -m pgcourse exercisegen` from the repo root to regenerate,
+`python -m pgcourse exercisegen --check` to fail when `exercises/` is stale.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ BANNER = (
     "matches the reference, or ❌ with the failing case and a hint. Cells that need an unsolved function "
     "use the reference from `pgcourse` instead and say so.\n\n"
     "*This file is generated from `solutions/{name}`; edit that file, then run "
-    "`python -m pgcourse.exercisegen`.*"
+    "`python -m pgcourse exercisegen`.*"
 )
 
 
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = stale(args.root)
         for b in bad:
             print(f"stale: {b}")
-        print("exercises/ is up to date" if not bad else "run: python -m pgcourse.exercisegen")
+        print("exercises/ is up to date" if not bad else "run: python -m pgcourse exercisegen")
         return 1 if bad else 0
     (args.root / "exercises").mkdir(exist_ok=True)
     for path, text in generate(args.root).items():
