@@ -76,7 +76,7 @@ def a2c_update(agent: ActorCritic, opt: torch.optim.Optimizer, b: Batch, cfg: A2
     else:  # the bug: a critic target that moves with the critic's parameters (a2c_loss would detach it)
         ret = _target_with_grad(agent, b, cfg)
         loss = -(logp * b.adv).mean() + cfg.vf_coef * ((val - ret) ** 2).mean() - cfg.ent_coef * entropy.mean()
-    gradient_step(opt, loss, cfg.max_grad_norm)
+    gradient_step(opt, loss, agent.parameters(), cfg.max_grad_norm)
     with torch.no_grad():
         return {"loss": loss.item(), "policy_loss": -(logp * b.adv).mean().item(),
                 "value_loss": ((val - ret) ** 2).mean().item(), "entropy": entropy.mean().item()}

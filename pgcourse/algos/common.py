@@ -212,13 +212,12 @@ def anneal_lr(opt: torch.optim.Optimizer, base_lrs: list, env_steps: int, cfg) -
             g["lr"] = base * (1.0 - env_steps / cfg.total_steps)
 
 
-def gradient_step(opt: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: float | None) -> None:
-    """zero_grad, backward, clip the gradient's global norm to max_grad_norm (None: no clipping), step."""
+def gradient_step(opt: torch.optim.Optimizer, loss: torch.Tensor, params, max_grad_norm: float | None) -> None:
+    """zero_grad, backward, clip the global norm of `params`' gradient to max_grad_norm (None: no clipping), step."""
     opt.zero_grad()
     loss.backward()
     if max_grad_norm is not None:
-        params = [p for g in opt.param_groups for p in g["params"]]
-        torch.nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     opt.step()
 
 

@@ -79,7 +79,7 @@ def ppo_update(agent: ActorCritic, opt: torch.optim.Optimizer, b: Batch, cfg: PP
                 val_clipped = b.val_old[idx] + (val - b.val_old[idx]).clamp(-cfg.vf_clip, cfg.vf_clip)
                 value_loss = torch.max((val - b.ret[idx]) ** 2, (val_clipped - b.ret[idx]) ** 2).mean()
             loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy.mean()
-            gradient_step(opt, loss, cfg.max_grad_norm)
+            gradient_step(opt, loss, agent.parameters(), cfg.max_grad_norm)
         if cfg.target_kl is not None:  # optional early stop: the policy already moved far enough from the data's
             with torch.no_grad():
                 if approx_kl(agent.evaluate_actions(b.obs, b.act, entropy=False)[0], b.logp_old) > cfg.target_kl:
