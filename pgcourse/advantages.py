@@ -1,4 +1,4 @@
-"""Lesson 4: TD errors, n-step returns and GAE on fixed-length rollouts.
+"""TD errors, n-step returns and GAE on fixed-length rollouts (lesson 4; PPO in lesson 5).
 
 Shapes: time on axis 0, `(T,)` for one env or `(T, N)` for N envs stepped side by side.
 For every step t:
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pgcourse.returns import _check_gamma
+from pgcourse.util import positive_int, unit_interval
 
 
 def _arrays(rew, val, next_val, terminated, truncated):
@@ -39,14 +39,12 @@ def _arrays(rew, val, next_val, terminated, truncated):
     return (*arrs, flags[0].astype(bool), flags[1].astype(bool))
 
 
+def _check_gamma(gamma) -> float:
+    return unit_interval(gamma, "gamma", "a discount factor such as 0.99")
+
+
 def _check_lam(lam) -> float:
-    try:
-        lam = float(lam)
-    except (TypeError, ValueError):
-        raise ValueError(f"lam must be a number in [0, 1], got {lam!r}") from None
-    if not 0.0 <= lam <= 1.0:
-        raise ValueError(f"lam must be in [0, 1] (0 = one-step TD, 1 = Monte Carlo), got {lam}")
-    return lam
+    return unit_interval(lam, "lam", "0 = one-step TD, 1 = Monte Carlo")
 
 
 def td_errors(rew, val, next_val, terminated, gamma: float) -> np.ndarray:
@@ -78,8 +76,7 @@ def nstep_returns(rew, next_val, terminated, truncated, gamma: float, n: int) ->
     stopping at episode ends (no bootstrap after termination, bootstrap from next_val on truncation)
     and at the end of the rollout (bootstrap from next_val of the last step)."""
     gamma = _check_gamma(gamma)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    n = positive_int(n, "n")
     rew, _, next_val, terminated, truncated = _arrays(rew, rew, next_val, terminated, truncated)
     T = len(rew)
     done = terminated | truncated

@@ -1,4 +1,4 @@
-"""Lesson 3, baselines: measuring the variance of gradient estimators and the variance-optimal baseline.
+"""Baselines (lesson 3): measuring the variance of gradient estimators and the variance-optimal baseline.
 
 `grads` is (B, P): B independent gradient estimates, each flattened to P parameters.
 """

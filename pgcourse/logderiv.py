@@ -1,4 +1,4 @@
-"""Lesson 1, the log-derivative trick: reference implementations.
+"""The log-derivative trick (lesson 1): reference implementations.
 
 A softmax policy over K actions has logits `theta` (shape (K,)) and
 probabilities pi = softmax(theta). Its score is grad_theta log pi(a) = onehot(a) - pi.
@@ -91,7 +91,7 @@ def exact_gradient(theta, means) -> np.ndarray:
     return pi * (means - expected_reward(theta, means))
 
 
-def sample_actions(theta, n: int, rng: np.random.Generator) -> np.ndarray:
+def draw_actions(theta, n: int, rng: np.random.Generator) -> np.ndarray:
     """n actions drawn from softmax(theta). -> (n,) ints."""
     if not isinstance(rng, np.random.Generator):
         raise ValueError("rng must be a np.random.Generator, e.g. pgcourse.seed_everything(0)")

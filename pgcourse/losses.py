@@ -1,4 +1,4 @@
-"""The policy-gradient losses of lessons 2-5, written so autograd's descent is ascent on J, and PPO's diagnostics.
+"""The policy-gradient losses (lessons 2-5), written so autograd's descent is ascent on J, and PPO's diagnostics.
 
 - `reinforce_loss` (L2), `baseline_loss` (L3), `a2c_loss` (L4), `ppo_clip_loss` (L5): losses to minimise.
 - `approx_kl`, `clip_fraction` (L5): how far an update moved the policy (no gradient).

@@ -49,7 +49,7 @@ def _check_gamma(gamma: Any) -> float:
     return gamma
 
 
-def _to_numpy(x: Any, name: str) -> tuple[np.ndarray, Any]:
+def _as_float64(x: Any, name: str) -> tuple[np.ndarray, Any]:
     """Return (float64 array, torch tensor template or None)."""
     template = None
     if type(x).__module__.startswith("torch"):
@@ -65,7 +65,7 @@ def _to_numpy(x: Any, name: str) -> tuple[np.ndarray, Any]:
 
 
 def _check_rew(rew: Any, allow_2d: bool = True) -> tuple[np.ndarray, Any]:
-    arr, template = _to_numpy(rew, "rew")
+    arr, template = _as_float64(rew, "rew")
     ok_dims = (1, 2) if allow_2d else (1,)
     if arr.ndim not in ok_dims:
         want = "(T,) or (T, N)" if allow_2d else "(T,)"
@@ -147,7 +147,7 @@ def reward_to_go_episodes(rew, done, gamma: float):
     """
     gamma = _check_gamma(gamma)
     arr, template = _check_rew(rew, allow_2d=False)
-    d, _ = _to_numpy(done, "done")
+    d, _ = _as_float64(done, "done")
     if d.shape != arr.shape:
         raise ValueError(
             f"done must have the same shape as rew, got done {d.shape} and rew {arr.shape}"

@@ -1,4 +1,4 @@
-"""Experience from gymnasium 1.x vector envs, in the two shapes the course's algorithms need.
+"""Experience from gymnasium 1.x vector envs (lessons 2-6), in the two shapes the course's algorithms need.
 
 Complete episodes (lessons 2-3, REINFORCE; and every evaluation):
 - `make_vec_env(env_id, num_envs)`: a vector env, using the env's own NumPy vectorised implementation

@@ -1,4 +1,4 @@
-"""Interactive figures: ipywidgets controls + a matplotlib figure redrawn in place.
+"""Interactive figures (lessons 1-6): ipywidgets controls + a matplotlib figure redrawn in place.
 
 Each widget keeps one `matplotlib.figure.Figure` whose artists are updated when a
 control changes, then re-rendered into one `ipywidgets.Output`. Tests drive a widget

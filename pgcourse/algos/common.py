@@ -1,4 +1,4 @@
-"""What every trainer shares: the config base, the history, the stop rule, the optimizer, and the
+"""What every trainer shares (lessons 2-6): the config base, the history, the stop rule, the optimizer, and the
 on-policy loop A2C and PPO both run (after Stable-Baselines3's `OnPolicyAlgorithm`: collection is
 shared, the update is each algorithm's own).
 

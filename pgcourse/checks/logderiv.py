@@ -93,7 +93,7 @@ def _estimate_cases() -> list[Case]:
         k = int(rng.integers(2, 6))
         n = int(rng.integers(2, 40))
         theta = rng.normal(0, 1.5, size=k)
-        return Case((theta, ref.sample_actions(theta, n, rng), rng.normal(1, 2, size=n)), label="random samples")
+        return Case((theta, ref.draw_actions(theta, n, rng), rng.normal(1, 2, size=n)), label="random samples")
 
     return hand + random_cases(make, 20, seed=2)
 

@@ -1,4 +1,4 @@
-"""Lesson 4's laboratory: a random-walk chain whose values are known exactly, for measuring the
+"""The GAE laboratory (lesson 4): a random-walk chain whose values are known exactly, for measuring the
 bias and variance of GAE(lambda) advantages under a deliberately imperfect critic.
 
 Chain: states 0..n-1, start in the middle; action 0 = left, 1 = right; the walk moves the chosen way

@@ -1,4 +1,4 @@
-"""A small finite-horizon MDP whose expected return is computed exactly (lessons 2 and 4).
+"""A small finite-horizon MDP whose expected return is computed exactly (lessons 2-3, and 5).
 
 A tabular softmax policy has logits `theta` of shape (S, A): pi(a|s) = softmax(theta[s])[a].
 The MDP: start distribution `p0` (S,), transitions `P` (S, A, S), mean rewards `R` (S, A), horizon H.

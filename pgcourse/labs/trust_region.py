@@ -1,4 +1,4 @@
-"""Lesson 5's laboratory: optimise a surrogate on ONE batch for many steps, on a tabular MDP whose true
+"""The trust-region laboratory (lesson 5): optimise a surrogate on ONE batch for many steps, on a tabular MDP whose true
 return is exact, to see what an unconstrained step does (and what clipping or a KL trust region changes).
 
 Also the natural gradient of a small softmax: its Fisher matrix and the step it takes; and
