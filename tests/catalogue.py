@@ -1,4 +1,4 @@
-"""Shared assertions of the mistake-catalogue tests (tests/test_checks_lesson*.py)."""
+"""Shared assertions of the mistake-catalogue tests (tests/test_checks_<topic>.py)."""
 
 
 def assert_caught(check, wrong, mistake: str, hint_word: str, capsys) -> None:

@@ -1,4 +1,4 @@
-"""Every lesson's mistake catalogue (tests/test_checks_lessonNN.py: CASES and REFERENCES), run the same way:
+"""Every lesson's mistake catalogue (tests/test_checks_<topic>.py: CASES and REFERENCES), run the same way:
 each correct implementation passes its check; each mistake, written as a student would, fails with its own
 diagnosis and hint; every check catalogues at least three mistakes."""
 
@@ -8,7 +8,9 @@ import pytest
 
 from catalogue import assert_caught, case_ids
 
-LESSONS = [importlib.import_module(f"test_checks_lesson{n:02d}") for n in range(1, 7)]
+# the check modules of pgcourse/checks/, in lesson order (lessons 1-6)
+TOPICS = ["logderiv", "reinforce", "baselines", "actor_critic", "ppo", "sac"]
+LESSONS = [importlib.import_module(f"test_checks_{topic}") for topic in TOPICS]
 CASES = [case for lesson in LESSONS for case in lesson.CASES]
 REFERENCES = [ref for lesson in LESSONS for ref in lesson.REFERENCES]
 

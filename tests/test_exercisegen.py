@@ -1,9 +1,9 @@
-"""The exercise generator: solution blocks become runnable stubs, nothing else changes."""
+"""pgcourse.tools.exercisegen: the exercise generator; solution blocks become runnable stubs, nothing else changes."""
 
 import nbformat
 import pytest
 
-from pgcourse.exercisegen import STUB, make_exercise, strip_solutions
+from pgcourse.tools.exercisegen import STUB, make_exercise, strip_solutions
 
 
 def test_strip_keeps_signature_and_indentation():

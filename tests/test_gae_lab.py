@@ -1,9 +1,9 @@
-"""The random-walk chain's exact values, and GAE's bias falling / variance rising with lambda."""
+"""pgcourse.labs.gae_lab (lesson 4): the random-walk chain's exact values, and GAE's bias falling / variance rising with lambda."""
 
 import numpy as np
 import pytest
 
-from pgcourse import gae_lab
+from pgcourse.labs import gae_lab
 
 
 def test_exact_values_match_monte_carlo():

@@ -38,7 +38,7 @@ def test_softmax_is_stable_for_large_logits():
 def test_score_function_estimate_is_unbiased():
     rng = seed_everything(0)
     theta, means = np.array([0.5, -1.0, 0.0]), np.array([1.0, 2.0, 3.0])
-    acts = logderiv.sample_actions(theta, 400_000, rng)
+    acts = logderiv.draw_actions(theta, 400_000, rng)
     est = logderiv.score_function_estimate(theta, acts, means[acts])
     np.testing.assert_allclose(est, logderiv.exact_gradient(theta, means), atol=0.01)
 
@@ -70,11 +70,9 @@ def test_gaussian_estimators_unbiased_and_reparam_lower_variance():
     (lambda: logderiv.bandit_pg_step([0.0, 0.0], 0, 1.0, 0.0), "positive"),
     (lambda: logderiv.bandit_pg_step([0.0, 0.0], 0, np.inf, 0.1), "finite"),
     (lambda: logderiv.expected_reward([0.0, 0.0], [1.0, 2.0, 3.0]), "one entry per action"),
-    (lambda: logderiv.sample_actions([0.0, 0.0], 3, 0), "Generator"),
+    (lambda: logderiv.draw_actions([0.0, 0.0], 3, 0), "Generator"),
     (lambda: logderiv.simulate_bandit_learning([1.0, 2.0], lr=-1, steps=3, seed=0), "positive"),
     (lambda: logderiv.gaussian_gradient_estimates(0.0, 0.0, abs, abs, 3, np.random.default_rng()), "sigma"),
-    (lambda: seed_everything(-1), "seed"),
-    (lambda: seed_everything("0"), "int"),
 ])
 def test_bad_arguments_raise_clear_value_errors(call, msg):
     with pytest.raises(ValueError, match=msg):

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 import yaml
 
-from pgcourse import exercisegen
+from pgcourse.tools import exercisegen
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(ROOT.glob("notebooks/*.ipynb")) + sorted(ROOT.glob("exercises/*.ipynb")) + sorted(
@@ -34,7 +34,7 @@ def test_every_lesson_has_solution_and_exercise():
 
 def test_exercises_are_not_stale():
     bad = exercisegen.stale(ROOT)
-    assert not bad, f"exercises/ is stale ({bad}); run: python -m pgcourse.exercisegen"
+    assert not bad, f"exercises/ is stale ({bad}); run: python -m pgcourse exercisegen"
 
 
 def test_first_code_cell_prints_versions():

@@ -1,16 +1,20 @@
-"""Widgets driven headlessly: set a control's value, read the plotted data."""
+"""pgcourse.widgets: each widget driven headlessly (set a control's value, read the plotted data)."""
 
 import itertools
 
 import numpy as np
 import pytest
+from matplotlib.colors import to_rgba
 
 from pgcourse import logderiv
-from pgcourse.widgets import bandit_learning_widget, distribution_update_widget, plot_distribution_update
+from pgcourse.labs.trust_region import clipped_objective
+from pgcourse.soft import soft_policy
+from pgcourse.widgets import (GREEN, RED, AdvantageWidget, BanditLearningWidget, ClippedObjectiveWidget,
+                              DistributionUpdateWidget, GAELambdaWidget, SoftPolicyWidget, plot_distribution_update)
 
 
 def test_distribution_update_bars_follow_the_sliders():
-    w = distribution_update_widget(n_actions=2)
+    w = DistributionUpdateWidget(n_actions=2)
     c = w.controls
     c["logit0"].value, c["logit1"].value, c["action"].value, c["G"].value, c["lr"].value = 0, 0, 0, 2.0, 0.1
     h = w.bar_heights()
@@ -22,7 +26,7 @@ def test_distribution_update_bars_follow_the_sliders():
 
 
 def test_distribution_update_is_finite_at_every_extreme():
-    w = distribution_update_widget(n_actions=3)
+    w = DistributionUpdateWidget(n_actions=3)
     c = w.controls
     for logit, G, lr, a in itertools.product([-5, 5], [-5, 0, 5], [0.01, 2.0], [0, 2]):
         c["logit0"].value, c["logit2"].value, c["G"].value, c["lr"].value, c["action"].value = logit, -logit, G, lr, a
@@ -33,13 +37,13 @@ def test_distribution_update_is_finite_at_every_extreme():
 
 
 def test_preset_sets_the_logits():
-    w = distribution_update_widget(n_actions=3)
+    w = DistributionUpdateWidget(n_actions=3)
     w.presets.value = "a3 nearly certain"
     assert w.bar_heights()["before"][2] > 0.9
 
 
 def test_bandit_widget_play_scrubs_the_simulated_run():
-    w = bandit_learning_widget(steps=100, lr=0.2, seed=1)
+    w = BanditLearningWidget(steps=100, lr=0.2, seed=1)
     np.testing.assert_allclose(w.bar_heights(), [1 / 3] * 3)
     w.controls["step"].value = 100
     np.testing.assert_allclose(w.bar_heights(), w.trajectory["pi"][100])
@@ -51,7 +55,7 @@ def test_bandit_widget_play_scrubs_the_simulated_run():
 
 @pytest.mark.parametrize("lr", [1e-3, 10**0.5])
 def test_bandit_widget_finite_at_lr_extremes(lr):
-    w = bandit_learning_widget(steps=300)
+    w = BanditLearningWidget(steps=300)
     w.controls["lr"].value = lr
     w.controls["step"].value = 300
     assert np.all(np.isfinite(w.trajectory["pi"])) and np.all(np.isfinite(w.trajectory["expected"]))
@@ -65,16 +69,19 @@ def test_static_figure_has_two_bar_groups():
 
 def test_widget_arguments_are_validated():
     with pytest.raises(ValueError, match="n_actions"):
-        distribution_update_widget(n_actions=1)
+        DistributionUpdateWidget(n_actions=1)
     with pytest.raises(ValueError, match="means"):
-        bandit_learning_widget(means=(1.0,))
+        BanditLearningWidget(means=(1.0,))
+    with pytest.raises(ValueError, match="steps"):
+        BanditLearningWidget(steps=0)
+    with pytest.raises(ValueError, match="theta"):
+        DistributionUpdateWidget(n_actions=3, theta=[0.0, 1.0])
+    with pytest.raises(ValueError, match="q_values"):
+        AdvantageWidget(q_values=(1.0,))
 
 
 def test_advantage_widget_colours_and_gradient_follow_the_policy():
-    from pgcourse.widgets import GREEN, RED, advantage_widget
-    from matplotlib.colors import to_rgba
-
-    w = advantage_widget(q_values=(1.0, 3.0, 2.0))
+    w = AdvantageWidget(q_values=(1.0, 3.0, 2.0))
     s = w.state()
     assert s["V"] == pytest.approx(2.0)
     assert s["colors"][0] == to_rgba(RED) and s["colors"][1] == to_rgba(GREEN)
@@ -90,9 +97,7 @@ def test_advantage_widget_colours_and_gradient_follow_the_policy():
 
 
 def test_gae_widget_marker_follows_lambda_and_stays_finite():
-    from pgcourse.widgets import gae_lambda_widget
-
-    w = gae_lambda_widget(n_episodes=1000)
+    w = GAELambdaWidget(n_episodes=1000)
     for lam in (0.0, 0.5, 1.0):
         w.controls["lam"].value = lam
         x, y = w.marker_position()
@@ -106,9 +111,7 @@ def test_gae_widget_marker_follows_lambda_and_stays_finite():
 
 
 def test_clipped_objective_widget_marks_the_zero_gradient_side():
-    from pgcourse.widgets import clipped_objective_widget
-
-    w = clipped_objective_widget()
+    w = ClippedObjectiveWidget()
     c = w.controls
     c["eps"].value, c["adv"].value = 0.2, 1.0
     lo, hi = w.zero_gradient_interval()
@@ -117,6 +120,9 @@ def test_clipped_objective_widget_marks_the_zero_gradient_side():
     lo, hi = w.zero_gradient_interval()
     assert lo == 0.0 and hi == pytest.approx(0.8, abs=0.01)
     np.testing.assert_allclose(w.l_clip.get_ydata(), np.minimum(w.r * -1.0, np.clip(w.r, 0.8, 1.2) * -1.0))
+    expected = clipped_objective(w.r, -1.0, 0.2)  # the curves are the laboratory's function
+    for k in ("cpi", "clip", "d_cpi", "d_clip"):
+        np.testing.assert_allclose(w.curves[k], expected[k])
     c["adv"].value = 0.0
     assert w.zero_gradient_interval() is None and np.all(w.l_clip.get_ydata() == 0)
     for eps in (0.01, 0.5):
@@ -126,10 +132,7 @@ def test_clipped_objective_widget_marks_the_zero_gradient_side():
 
 
 def test_soft_policy_widget_follows_the_temperature_and_stays_finite():
-    from pgcourse.sac import soft_policy
-    from pgcourse.widgets import soft_policy_widget
-
-    wdg = soft_policy_widget(q_values=(1.0, 2.0, 2.5, 0.5), alpha=0.5)
+    wdg = SoftPolicyWidget(q_values=(1.0, 2.0, 2.5, 0.5), alpha=0.5)
     s = wdg.state()
     np.testing.assert_allclose(s["pi"], soft_policy(wdg.q, 0.5), atol=1e-12)
     entropies = []
@@ -146,6 +149,6 @@ def test_soft_policy_widget_follows_the_temperature_and_stays_finite():
     assert wdg.controls["log10_alpha"].value == pytest.approx(2.0)
     np.testing.assert_allclose(wdg.state()["pi"], 0.25, atol=0.01)
     with pytest.raises(ValueError, match="alpha"):
-        soft_policy_widget(alpha=1000)
+        SoftPolicyWidget(alpha=1000)
     with pytest.raises(ValueError, match="q_values"):
-        soft_policy_widget(q_values=(1.0,))
+        SoftPolicyWidget(q_values=(1.0,))

@@ -1,6 +1,5 @@
-"""Mistake catalogue for lesson 5, written as a student would write each mistake."""
+"""pgcourse.checks.ppo (lesson 5): mistake catalogue, written as a student would write each mistake."""
 
-import pytest
 import torch
 
 from pgcourse import losses
@@ -59,30 +58,4 @@ CASES = [
 
 
 # (check, a correct implementation): each must pass; tests/test_catalogues.py runs these and CASES
-REFERENCES = [(check_ppo_clip_loss, losses.ppo_clip_loss),
-                                              (check_approx_kl, losses.approx_kl)]
-
-
-def test_clip_loss_zero_gradient_regions():
-    logp_old = torch.log(torch.tensor([0.5, 0.5, 0.5, 0.5]))
-    logp = torch.log(torch.tensor([0.9, 0.2, 0.9, 0.2])).requires_grad_()
-    adv = torch.tensor([1.0, 1.0, -1.0, -1.0])
-    losses.ppo_clip_loss(logp, logp_old, adv, 0.2).backward()
-    # r = 1.8 with A > 0 and r = 0.4 with A < 0 are clipped: no gradient; the other two keep theirs.
-    assert logp.grad[0] == 0 and logp.grad[3] == 0 and logp.grad[1] != 0 and logp.grad[2] != 0
-
-
-@pytest.mark.parametrize("call, msg", [
-    (lambda: losses.ppo_clip_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), 0.0), "clip_eps"),
-    (lambda: losses.ppo_clip_loss(torch.zeros(2), torch.zeros(3), torch.zeros(2), 0.2), "shape"),
-    (lambda: losses.approx_kl(torch.zeros(2, 2), torch.zeros(2, 2)), "same shape"),
-])
-def test_bad_arguments(call, msg):
-    with pytest.raises(ValueError, match=msg):
-        call()
-
-
-def test_approx_kl_is_nonnegative_and_zero_at_equality():
-    x = torch.randn(100)
-    assert losses.approx_kl(x, x) == 0
-    assert losses.approx_kl(x + 0.3 * torch.randn(100), x) > 0
+REFERENCES = [(check_ppo_clip_loss, losses.ppo_clip_loss), (check_approx_kl, losses.approx_kl)]

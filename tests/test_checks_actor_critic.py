@@ -1,7 +1,6 @@
-"""Mistake catalogue for lesson 4, written as a student would write each mistake."""
+"""pgcourse.checks.actor_critic (lesson 4): mistake catalogue, written as a student would write each mistake."""
 
 import numpy as np
-import pytest
 
 from pgcourse import advantages, losses
 from pgcourse.checks.actor_critic import check_a2c_loss, check_gae

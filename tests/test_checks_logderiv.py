@@ -1,7 +1,6 @@
-"""Mistake catalogue for lesson 1: each plausible wrong answer, written as a student would, fails with its own hint."""
+"""pgcourse.checks.logderiv (lesson 1): mistake catalogue; each plausible wrong answer, written as a student would, fails with its own hint."""
 
 import numpy as np
-import pytest
 
 from pgcourse import logderiv
 from pgcourse.checks import check_bandit_pg_step, check_score_function_estimate, check_softmax_score

@@ -1,4 +1,4 @@
-"""pgcourse.sac building blocks: soft policy, tanh correction, squashed Gaussian, soft Q target, Polyak averaging."""
+"""pgcourse.soft (lesson 6): soft policy, entropy, tanh correction, squashed Gaussian, soft Q target, Polyak averaging."""
 
 import copy
 import math
@@ -9,7 +9,8 @@ import torch
 from torch.distributions import Normal, TransformedDistribution
 from torch.distributions.transforms import TanhTransform
 
-from pgcourse.sac import entropy, polyak_update_, soft_policy, soft_q_target, squashed_gaussian, tanh_log_det
+from pgcourse.soft import (entropy, polyak_update_, soft_policy, soft_q_target, squashed_gaussian, squashed_log_prob,
+                           tanh_log_det)
 
 
 def test_soft_policy_limits_and_entropy():
@@ -99,72 +100,27 @@ def test_polyak_update():
     (lambda: soft_q_target(*[torch.zeros(2)] * 5, gamma=1.5, alpha=0.1), "gamma"),
     (lambda: polyak_update_(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2), 0.0), "tau"),
     (lambda: polyak_update_(torch.nn.Linear(2, 2), torch.nn.Linear(3, 2), 0.5), "same shapes"),
+    (lambda: squashed_log_prob(torch.zeros(2, 2), torch.zeros(2, 2), torch.zeros(2, 3)), "shape"),
+    (lambda: squashed_log_prob([0.0], torch.zeros(1, 1), torch.zeros(1, 1)), "tensors"),
 ])
 def test_bad_arguments(call, msg):
     with pytest.raises(ValueError, match=msg):
         call()
 
 
-# ----------------------------------------------------------------------------- the trainer's pieces
-from pgcourse.sac import SACConfig, SquashedGaussianActor, TwinQ, train_sac  # noqa: E402
-
-
-def test_twin_q_is_two_independent_mlps():
+def test_squashed_log_prob_is_the_gaussian_minus_the_tanh_correction():
     torch.manual_seed(0)
-    q = TwinQ(3, 1, hidden=(8, 8))
-    obs, act = torch.randn(5, 3), torch.randn(5, 1)
-    out = q(obs, act)
-    assert out.shape == (2, 5)
-    x = torch.cat([obs, act], -1)
-    for k in range(2):  # critic k by hand, with its own slice of every weight
-        h = torch.relu(x @ q.weights[0][k] + q.biases[0][k])
-        h = torch.relu(h @ q.weights[1][k] + q.biases[1][k])
-        torch.testing.assert_close(out[k], (h @ q.weights[2][k] + q.biases[2][k]).squeeze(-1))
-    assert not torch.allclose(out[0], out[1])  # independently initialised
+    u, mu = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    log_std = 0.5 * torch.randn(5, 3, dtype=torch.float64)
+    ref = (Normal(mu, log_std.exp()).log_prob(u) - torch.log(1 - torch.tanh(u) ** 2)).sum(-1)
+    torch.testing.assert_close(squashed_log_prob(u, mu, log_std), ref)
+    # finite where tanh(u) rounds to +-1 (the direct formula gives +inf there)
+    big = torch.tensor([[20.0, -20.0]])
+    lp = squashed_log_prob(big, torch.zeros(1, 2), torch.zeros(1, 2))
+    assert torch.isfinite(lp).all() and lp.shape == (1,)
 
 
-def test_actor_scales_to_the_action_bounds_and_corrects_logp():
-    torch.manual_seed(0)
-    actor = SquashedGaussianActor(3, 2, low=[-2.0, 0.0], high=[2.0, 1.0], hidden=(16,))
-    obs = torch.randn(400, 3)
-    act, logp = actor(obs)
-    assert act.shape == (400, 2) and logp.shape == (400,)
-    assert (act[:, 0].abs() < 2).all() and (act[:, 1] > 0).all() and (act[:, 1] < 1).all()
-    mu, log_std = actor.net(obs).chunk(2, -1)
-    mean_act, _ = actor(obs, deterministic=True)
-    torch.testing.assert_close(mean_act, actor.center + actor.scale * torch.tanh(mu))
-    # logp of the rescaled action = logp of tanh(u) - sum log(scale)
-    u = torch.atanh(((act - actor.center) / actor.scale).clamp(-1 + 1e-6, 1 - 1e-6))
-    ref = sac_logp(u, mu, log_std.clamp(-5, 2)) - torch.log(actor.scale).sum()
-    torch.testing.assert_close(logp, ref, atol=2e-3, rtol=1e-3)
-    a_np, lp_np = actor.act(np.zeros(3, np.float32), deterministic=True)
-    assert a_np.shape == (2,) and np.isfinite(lp_np)
-
-
-def sac_logp(u, mu, log_std):
-    from pgcourse.sac import squashed_log_prob
-
-    return squashed_log_prob(u, mu, log_std)
-
-
-def test_short_run_records_history():
-    h = train_sac(SACConfig(seed=0, total_steps=1_200, learning_starts=400, progress=False))
-    assert len(h.ep_ret) == 6 and h.ep_len == [200] * 6  # Pendulum-v1 episodes are cut at 200 steps
-    assert h.ep_end == list(range(200, 1_201, 200))
-    assert h.n_updates == 800 and len(h.q_loss) == len(h.alpha) == 8
-    for name in ("q_loss", "actor_loss", "alpha", "entropy"):
-        assert np.all(np.isfinite(getattr(h, name))), name
-    assert h.alpha[-1] != h.alpha[0]  # the temperature is tuned
-    ev = h.evaluate(n_episodes=3)
-    assert ev.shape == (3,) and np.all(ev <= 0)
-
-
-def test_sac_config_and_env_validation():
-    for kw in ({"total_steps": 0}, {"learning_starts": 10, "total_steps": 10}, {"gamma": 1.5}, {"tau": 0.0},
-               {"actor_lr": 0.0}, {"alpha": -1.0}, {"batch_size": 0}):
-        with pytest.raises(ValueError):
-            SACConfig(**kw)
-    with pytest.raises(ValueError, match="Box action space"):
-        train_sac(env_id="CartPole-v1", total_steps=10, learning_starts=0, progress=False)
-    with pytest.raises(ValueError, match="SACConfig"):
-        train_sac(config="fast")
+def test_soft_q_target_without_temperature_is_the_clipped_double_q_target():
+    rew, q1, q2 = torch.tensor([0.5, -1.0]), torch.tensor([3.0, 1.0]), torch.tensor([2.0, 4.0])
+    y = soft_q_target(rew, q1, q2, torch.tensor([-7.0, 3.0]), torch.zeros(2), gamma=0.5, alpha=0.0)
+    torch.testing.assert_close(y, rew + 0.5 * torch.minimum(q1, q2))

@@ -1,21 +1,32 @@
-"""The exactly solvable tabular MDP, and lesson 5's trust-region laboratory."""
+"""pgcourse.labs.tabular (lessons 2 and 4): the exactly solvable tabular MDP."""
 
 import numpy as np
 import pytest
 import torch
 
-from pgcourse import seed_everything, tabular, trust_region
-from pgcourse.losses import ppo_clip_loss
-from pgcourse.verify import cmp
+from pgcourse.labs import tabular
 
 
 def test_exact_return_matches_monte_carlo():
     mdp = tabular.random_mdp(3, 2, horizon=5, gamma=0.9, seed=1)
     theta = np.random.default_rng(0).normal(size=(3, 2))
     traj = tabular.sample_trajectories(theta, mdp, 40_000, np.random.default_rng(1))
+    assert traj["obs"].shape == traj["act"].shape == traj["rew"].shape == (40_000, 5)
     G = (traj["rew"] * 0.9 ** np.arange(5)).sum(1)
     J = float(tabular.exact_return(torch.tensor(theta), mdp))
     assert G.mean() == pytest.approx(J, abs=4 * G.std() / np.sqrt(len(G)))
+
+
+def test_exact_return_gradient_is_the_expected_score_weighted_return():
+    """Autograd of exact_return is the policy gradient: E[sum_t grad log pi(a_t|s_t) * G] by Monte Carlo."""
+    mdp = tabular.random_mdp(2, 2, horizon=3, gamma=1.0, seed=3)
+    theta = np.random.default_rng(4).normal(size=(2, 2))
+    th = torch.tensor(theta, requires_grad=True)
+    (g,) = torch.autograd.grad(tabular.exact_return(th, mdp), th)
+    traj = tabular.sample_trajectories(theta, mdp, 100_000, np.random.default_rng(5))
+    scores = tabular.tabular_scores(theta, traj["obs"], traj["act"]).sum(1)  # (n, S, A)
+    est = (scores * traj["rew"].sum(1)[:, None, None]).mean(0)
+    np.testing.assert_allclose(est, g.numpy(), atol=0.03)
 
 
 def test_tabular_scores_match_autograd():
@@ -28,29 +39,12 @@ def test_tabular_scores_match_autograd():
         np.testing.assert_allclose(s[0, t], g.numpy(), atol=1e-12)
 
 
-def test_fisher_is_the_hessian_of_kl():
-    t0 = torch.tensor([1.0, -0.5], dtype=torch.float64)
-    H = torch.autograd.functional.hessian(
-        lambda t: (trust_region.softmax3(t0) * (trust_region.softmax3(t0).log() - trust_region.softmax3(t).log())).sum(), t0)
-    assert cmp("fisher", trust_region.fisher_softmax3(t0.numpy()), H)
-
-
-def test_clipping_keeps_the_policy_near_the_data():
-    rng = seed_everything(0)
-    mdp = tabular.random_mdp(5, 3, horizon=6, gamma=0.95, seed=0)
-    th = rng.normal(0, 0.5, size=(5, 3))
-    batch = tabular.sample_trajectories(th, mdp, 10, rng, reward_noise=5.0)
-    cpi = trust_region.surrogate_ascent(mdp, th, batch, trust_region.cpi_loss, steps=200)
-    clip = trust_region.surrogate_ascent(mdp, th, batch, lambda lp, lo, a: ppo_clip_loss(lp, lo, a, 0.2), steps=200)
-    assert cpi["kl"][-1] > 10 * clip["kl"][-1] and cpi["max_ratio"][-1] > clip["max_ratio"][-1]
-    assert cpi["J"].shape == (201,)
-
-
 @pytest.mark.parametrize("call, msg", [
     (lambda: tabular.random_mdp(1, 1), "n_actions"),
     (lambda: tabular.exact_return(torch.zeros(2, 2), tabular.random_mdp(3, 2)), "shape"),
     (lambda: tabular.sample_trajectories(np.zeros((3, 2)), tabular.random_mdp(3, 2), 0, np.random.default_rng()), "n"),
-    (lambda: trust_region.surrogate_ascent(tabular.random_mdp(3, 2), np.zeros((2, 2)), {}, trust_region.cpi_loss), "shape"),
+    (lambda: tabular.TabularMDP(np.ones(2) / 2, np.ones((2, 2, 2)), np.zeros((2, 2)), horizon=2), "sum to 1"),
+    (lambda: tabular.TabularMDP(np.ones(2) / 2, np.ones((2, 2, 2)) / 2, np.zeros((2, 2)), horizon=0), "horizon"),
 ])
 def test_bad_arguments(call, msg):
     with pytest.raises(ValueError, match=msg):

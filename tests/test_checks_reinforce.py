@@ -1,7 +1,6 @@
-"""Mistake catalogue for lesson 2, written as a student would write each mistake."""
+"""pgcourse.checks.reinforce (lesson 2): mistake catalogue, written as a student would write each mistake."""
 
 import numpy as np
-import pytest
 import torch
 
 from pgcourse import losses, returns
