@@ -28,9 +28,11 @@ def _relu(x: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 def _views(owner: nn.Module, modules: Sequence[nn.Module]):
     """NumPy views of the weights of `modules` (cached on `owner`; rebuilt if a weight's storage moved)."""
+    current = [p for m in modules if isinstance(m, nn.Linear) for p in (m.weight, m.bias) if p is not None]
     cached = _VIEWS.get(owner)
-    if cached is not None and all(p.data_ptr() == ptr for p, ptr in cached[0]):
-        return cached[1]
+    if (cached is not None and len(cached[0]) == len(current)
+            and all(p is q and p.data_ptr() == ptr for (q, ptr), p in zip(cached[0], current))):
+        return cached[1]  # the same parameter objects, their storage unmoved: the views are current
     layers, params = [], []
     for m in modules:
         if isinstance(m, nn.Linear) and m.bias is not None and m.weight.dtype == torch.float32:

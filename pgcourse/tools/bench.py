@@ -12,6 +12,7 @@ Each seed prints ONE JSON line:
 
     algo, env, seed, threshold, solved, env_steps_to_solve, episodes_to_solve, wall_s_to_solve,
     wall_s (the whole run, env creation included, imports excluded), env_steps_simulated,
+    stop_rule_evaluations (how many fresh evaluations the stop rule ran),
     eval_mean_return, eval_min_return, holds (eval_mean_return >= threshold), threshold_window,
     eval_deterministic, config.
 
