@@ -37,7 +37,7 @@ class A2CConfig(TrainConfig):
     gamma: float = 0.993  # a long horizon: the greedy policy must not drift off the track in 500 steps
     num_envs: int = 32  # sub-envs stepped side by side (one batched forward per step)
     n_steps: int = 8  # steps per sub-env per update: batch = num_envs * n_steps
-    total_steps: int = 200_000  # the budget of env steps (transitions)
+    total_steps: int = 400_000  # the budget of env steps (transitions); the worst of 32 seeds solves in about 270k
     gae_lambda: float = 0.95  # 0: one-step TD, 1: Monte Carlo (still bootstrapped at the rollout's end)
     lr: float = 3e-3
     critic_lr: float | None = None  # learning rate of the critic's own weights (None: lr)
