@@ -4,7 +4,7 @@ Each lesson's tested reference code lives here under the name the lesson uses, s
 import what earlier ones built. The package is layered; each layer imports only the layers above it
 in this list (tests/test_architecture.py enforces it, and that no private name crosses a module):
 
-1. utilities      `util` (seeding, versions, `cmp`, validators), `plots`
+1. utilities      `util` (seeding, versions, `cmp`, validators), `plots`, `fastmlp` (acting's NumPy forward pass)
 2. building blocks the exercise references, imported by students under short names:
                   `logderiv` (L1), `returns` `losses` `policies` `rollouts` (L2), `baselines` (L3),
                   `advantages` `actor_critic` (L4), `soft` (L6: maximum-entropy pieces)

@@ -65,15 +65,16 @@ def test_train_config_validation(kw, msg):
 
 
 def test_ppo_config_changes_lists_exactly_what_ppo_adds_and_changes():
-    assert PPOConfig.changes() == {
-        # new fields
-        "n_epochs": ("(new)", 4), "minibatch_size": ("(new)", 128), "clip_eps": ("(new)", 0.2),
-        "vf_clip": ("(new)", None), "target_kl": ("(new)", None),
-        # A2C's defaults PPO changes
-        "gamma": (0.993, 0.99), "num_envs": (32, 8), "n_steps": (8, 32), "total_steps": (200_000, 60_000),
-        "lr": (3e-3, 5e-3), "critic_lr": (None, 1.5e-2), "optimizer": ("rmsprop", "adam"),
-        "anneal_lr": (False, True), "normalize_adv": (False, True),
-    }
+    changes = PPOConfig.changes()
+    new = {k for k, (old, _) in changes.items() if old == "(new)"}
+    assert new == {"n_epochs", "minibatch_size", "clip_eps", "vf_clip", "target_kl"}
+    a2c, ppo = A2CConfig(), PPOConfig()
+    for f in dataclasses.fields(A2CConfig):  # every inherited field is listed exactly when its default changed
+        differs = getattr(a2c, f.name) != getattr(ppo, f.name)
+        assert (f.name in changes) == differs, f.name
+        if differs:
+            assert changes[f.name] == (getattr(a2c, f.name), getattr(ppo, f.name))
+    assert {"optimizer", "normalize_adv", "anneal_lr"} <= set(changes)  # the changes lesson 5 names
     assert issubclass(PPOConfig, A2CConfig) and issubclass(A2CConfig, TrainConfig)
 
 
@@ -83,6 +84,7 @@ def test_changes_of_the_other_configs():
     assert all(old == "(new)" for old, _ in a2c.values())
     assert set(a2c) == {f.name for f in dataclasses.fields(A2CConfig)} - {f.name for f in dataclasses.fields(TrainConfig)}
     rf = ReinforceConfig.changes()
+    assert rf["eval_margin"] == (0.0, 15.0)
     assert rf["hidden"] == ((64, 64), (64,)) and rf["stop_return"] == (475.0, None) and rf["stop_window"] == (20, 100)
     assert rf["ent_coef"] == ("(new)", 0.0) and rf["critic_lr"] == ("(new)", 1e-2)
     assert TrainConfig.changes() == {f.name: ("(new)", f.default) for f in dataclasses.fields(TrainConfig)}

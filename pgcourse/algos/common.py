@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from pgcourse.actor_critic import ActorCritic, actor_critic_for_env
 from pgcourse.advantages import gae
 from pgcourse.rollouts import Rollout, RolloutCollector, evaluate, make_vec_env
-from pgcourse.util import layer_sizes, positive_int, seed_everything, unit_interval
+from pgcourse.util import layer_sizes, nonnegative_float, positive_int, seed_everything, unit_interval
 
 __all__ = ["TrainConfig", "train", "History", "ACHistory", "reached_threshold", "progress_bar", "finish_bar",
            "make_optimizer", "anneal_lr", "Batch", "make_batch", "gradient_step", "explained_variance",
@@ -51,7 +51,8 @@ class TrainConfig:
     hidden: tuple[int, ...] = (64, 64)
     stop_return: float | None = 475.0  # stop once the last `stop_window` training episodes average this ...
     stop_window: int = 20
-    eval_episodes: int = 20  # ... and this many fresh evaluation episodes do too (the stop rule)
+    eval_episodes: int = 20  # ... and this many fresh evaluation episodes do too (the stop rule) ...
+    eval_margin: float = 0.0  # ... by this much more (a margin for a sampling policy's evaluation noise)
     num_threads: int = 1  # torch threads; tiny networks are fastest on one
     progress: bool = True  # tqdm progress bar
 
@@ -60,6 +61,7 @@ class TrainConfig:
         self.gamma = unit_interval(self.gamma, "gamma", "a discount factor such as 0.99")
         for name in ("stop_window", "eval_episodes", "num_threads"):
             positive_int(getattr(self, name), name)
+        nonnegative_float(self.eval_margin, "eval_margin")
 
     @classmethod
     def changes(cls) -> dict[str, tuple[Any, Any]]:
@@ -162,7 +164,7 @@ class History:
 
 def reached_threshold(hist: History, cfg: TrainConfig, env_steps: int, t0: float) -> bool:
     """The stop rule. True (and `hist.solved` set) when the last `stop_window` training episodes average
-    `stop_return` and a fresh evaluation of `eval_episodes` episodes does too. After an evaluation falls
+    `stop_return` and a fresh evaluation of `eval_episodes` episodes averages `stop_return + eval_margin`. After an evaluation falls
     short, the next one waits for a quarter of a window of new episodes (evaluations cost env steps too)."""
     if cfg.stop_return is None or len(hist.ep_ret) < cfg.stop_window or hist.mean_return() < cfg.stop_return:
         return False
@@ -172,7 +174,7 @@ def reached_threshold(hist: History, cfg: TrainConfig, env_steps: int, t0: float
     mean = float(evaluate(hist.policy, cfg.env_id, cfg.eval_episodes, seed=seed,
                           deterministic=hist.deterministic_eval).mean())
     hist.evals.append((env_steps, mean, len(hist.ep_ret)))
-    if mean < cfg.stop_return:
+    if mean < cfg.stop_return + cfg.eval_margin:
         return False
     hist.solved, hist.steps_to_solve, hist.wall_to_solve = True, env_steps, time.perf_counter() - t0
     return True

@@ -38,6 +38,8 @@ class ReinforceConfig(TrainConfig):
     hidden: tuple[int, ...] = (64,)
     stop_return: float | None = None  # None: train for max_updates (the lessons compare fixed budgets)
     stop_window: int = 100  # window of the training mean, in episodes
+    eval_margin: float = 15.0  # the stop rule's evaluation samples actions: a policy whose mean is just 475 fails
+    #                            half of its next evaluations, so ask 490 of the evaluation that stops the run
     episodes_per_update: int = 32  # episodes in each batch; one vector sub-env per episode
     max_updates: int = 60  # the budget, in gradient steps
     reward_to_go: bool = True  # weight step t by G_t; False: by the whole-episode return G_0 (plain REINFORCE)
