@@ -20,7 +20,7 @@ from pgcourse.rollouts import RolloutCollector, make_vec_env
 def test_ppo_config_is_a2c_config_with_ppo_defaults():
     cfg = PPOConfig()
     assert isinstance(cfg, A2CConfig)
-    assert (cfg.n_epochs, cfg.minibatch_size, cfg.clip_eps, cfg.optimizer, cfg.normalize_adv) == (4, 128, 0.2, "adam", True)
+    assert (cfg.n_epochs, cfg.minibatch_size, cfg.clip_eps, cfg.optimizer, cfg.normalize_adv) == (4, 64, 0.2, "adam", True)
     with pytest.raises(ValueError, match="detach_critic_target"):  # A2C's bug switch is refused
         PPOConfig(detach_critic_target=False)
 
