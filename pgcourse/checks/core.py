@@ -41,6 +41,10 @@ class Case:
         parts += [f"{k}={_short(v)}" for k, v in self.kwargs.items()]
         return ", ".join(parts)
 
+    def call(self, fn: Callable) -> Any:
+        """`fn` on fresh copies of this case's arguments (so no answer can change the case)."""
+        return fn(*copy.deepcopy(self.args), **copy.deepcopy(self.kwargs))
+
 
 @dataclass
 class Mistake:
@@ -135,7 +139,7 @@ def _matches(a: Any, b: Any, atol: float, rtol: float) -> bool:
 
 
 def _call(fn: Callable, case: Case) -> Any:
-    return fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+    return case.call(fn)
 
 
 def error_summary(exc: BaseException, limit: int = 3) -> str:
