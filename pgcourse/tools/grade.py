@@ -450,8 +450,8 @@ def _death(run: sandbox.Run, limits: sandbox.Limits, stderr: str) -> tuple[str, 
         return "memory", f"ran out of memory (more than {limits.memory_mb} MB)"
     if sig is not None:
         name = signals.Signals(sig).name if sig in signals.Signals._value2member_map_ else f"signal {sig}"
-        return "error", f"the process was killed by {name} (a crash)"
-    return "error", f"the process ended with exit code {run.returncode} (os._exit, or a crash)"
+        return "error", f"was killed by {name} (a crash)"
+    return "error", f"ended the process with exit code {run.returncode} (os._exit, or a crash)"
 
 
 class Grader:
@@ -523,7 +523,7 @@ class Grader:
             lesson_def = self.lessons.get(self.only_lesson or "") if self.only_lesson else None
             exercises = lesson_def.exercises if lesson_def else [{"id": "", "function": "", "points": 0}]
             for e in exercises:
-                rows.append(self._row(sub, p.lesson or (self.only_lesson or ""), e, 0, "invalid", "", p.invalid))
+                rows.append(self._row(sub, self.only_lesson or p.lesson, e, 0, "invalid", "", p.invalid))
             return Result(sub, rows, self._feedback(sub, p, rows, [f"**This notebook could not be graded:** "
                                                                    f"{p.invalid}."]), time.monotonic() - start)
         judges = {e["id"]: self.judge_for(e.get("check", "")) for e in p.exercises}
@@ -627,8 +627,8 @@ class Grader:
                         outcomes[i] = Outcome(str(k), error=str(ev.get("error", ""))[:2000])
                 if death is not None:
                     status, reason, at = death
-                    if at < len(j.cases) and at not in outcomes:
-                        outcomes[at] = Outcome(status, error=reason)
+                    if at < len(j.cases) and at not in outcomes:   # "exit": not an ordinary exception
+                        outcomes[at] = Outcome("exit" if status == "error" else status, error=reason)
                 if any(o.kind == "uses reference" for o in outcomes.values()):
                     why = next(o.error for o in outcomes.values() if o.kind == "uses reference")
                     reason = f"{e['function']}: {why}"
