@@ -88,7 +88,7 @@ _ALLOW, _KILL, _ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
 _CLONE_THREAD = 0x00010000
 
 
-def _filter(arch: str, pid: int) -> list[tuple[int, int, int, int]]:
+def filter_program(arch: str, pid: int) -> list[tuple[int, int, int, int]]:
     """The BPF program (code, jt, jf, k) of `install_syscall_filter`."""
     audit, _, nr = _ARCHES[arch]
     deny = [nr[n] for n in ("fork", "vfork", "execve", "execveat", "ptrace", "setrlimit", "process_vm_readv",
@@ -127,7 +127,7 @@ def install_syscall_filter() -> bool:
     arch = platform.machine()
     if not syscall_filter_supported():
         return False
-    prog = _filter(arch, os.getpid())
+    prog = filter_program(arch, os.getpid())
 
     class SockFilter(ctypes.Structure):
         _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
