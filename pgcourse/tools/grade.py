@@ -44,7 +44,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pgcourse.checks.core import EXERCISES, PASSED, NOT_ATTEMPTED, CheckResult, Exercise, Outcome, \
     format_result, not_a_function, verdict
@@ -563,6 +562,8 @@ class Grader:
                     current = eid
                 elif kind in ("missing", "not_callable", "uses_reference") and eid in info:
                     info[eid][kind] = ev.get("why") or ev.get("type") or True
+                    info[eid]["done"] = True
+                    current = None
                 elif kind == "case" and eid in info and isinstance(ev.get("i"), int):
                     info[eid]["cases"][ev["i"]] = ev
                 elif kind == "exercise_done" and eid in info:
