@@ -87,7 +87,7 @@ SOLVED_SCORE = "def softmax_score(theta, a):\n" + PI + "    return np.eye(len(th
 SOLVED_STEP = "def bandit_pg_step(theta, a, G, lr):\n" + PI + "    return theta + lr * G * (np.eye(len(theta))[a] - pi)"
 
 
-def build(tmp: Path) -> tuple[Path, dict[str, dict]]:
+def build(tmp: Path, bwrap: bool = HAVE_BWRAP) -> tuple[Path, dict[str, dict]]:
     """The submissions folder (one sub-folder per student) and what each must get, by function:
     (points, status[, mistake]); '*' for every exercise."""
     subs, expect = tmp / "submissions", {}
@@ -139,7 +139,7 @@ def build(tmp: Path) -> tuple[Path, dict[str, dict]]:
         {"softmax_score": (0, "error"), "*": (1, "passed")})
     add("prints_100mb", notebook(L1, cells={"softmax_score": SOLVED_SCORE + "\nprint('x' * 100_000_000)"}),
         {"*": (1, "passed")})
-    if HAVE_BWRAP:   # without it, such a write succeeds (see test_with_bubblewrap_writes_outside_the_sandbox_fail)
+    if bwrap:   # without it, such a write succeeds (see test_with_bubblewrap_writes_outside_the_sandbox_fail)
         targets = [str(tmp / "submissions" / "written_by_a_submission.txt"), str(tmp / "escape.txt"),
                    str(ROOT / "escape.txt"), "~/escape.txt"]
         add("writes_outside", notebook(L1, cells={"softmax_score": SOLVED_SCORE + (
@@ -162,19 +162,22 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*"))}
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+@pytest.fixture(scope="module", params=[
+    pytest.param(True, id="bubblewrap", marks=pytest.mark.skipif(not HAVE_BWRAP, reason="bwrap not available")),
+    pytest.param(False, id="process-limits")])
+def graded(tmp_path_factory, request):
+    """The whole batch graded once per isolation mode: with bubblewrap, and with process limits only."""
     tmp = tmp_path_factory.mktemp("grade")
-    subs, expect = build(tmp)
+    subs, expect = build(tmp, bwrap=request.param)
     before = snapshot(subs)
     out = tmp / "out"
     start = time.monotonic()
     code = grade.main([str(subs), "--out", str(out), "--workers", "2", "--timeout", str(TIMEOUT), "--memory", "1024",
-                       "--lesson", "01", "--seed", "12345"])
+                       "--lesson", "01", "--seed", "12345"] + ([] if request.param else ["--no-bwrap"]))
     seconds = time.monotonic() - start
     rows = list(csv.DictReader(open(out / "grades.csv", encoding="utf-8")))
     return {"tmp": tmp, "subs": subs, "out": out, "code": code, "seconds": seconds, "rows": rows,
-            "expect": expect, "before": before}
+            "expect": expect, "before": before, "bwrap": request.param}
 
 
 def test_exit_code_and_files(graded):
@@ -234,7 +237,7 @@ def test_totals(graded):
 
 
 def test_batch_finishes_within_its_timeouts(graded):
-    # 20 notebooks on 2 workers; three of them run into the timeout (one twice, after a relaunch)
+    # about 20 notebooks on 2 workers, two of which run into the timeout
     assert graded["seconds"] < 20 * 3 + 4 * TIMEOUT
 
 
@@ -243,9 +246,9 @@ def test_submissions_are_unchanged_and_nothing_is_written_outside_out(graded):
     assert sorted(p.name for p in graded["tmp"].iterdir()) == ["out", "submissions"]
 
 
-@pytest.mark.skipif(not HAVE_BWRAP, reason="without bubblewrap, a submission can write files of this account "
-                                           "(the grader says so in its summary)")
 def test_with_bubblewrap_writes_outside_the_sandbox_fail(graded):
+    if not graded["bwrap"]:
+        pytest.skip("without bubblewrap, a submission can write files of this account (the grader says so)")
     assert "writes_outside" in graded["expect"]
     assert not (ROOT / "escape.txt").exists() and not (Path.home() / "escape.txt").exists()
     assert not (graded["tmp"] / "escape.txt").exists()   # and test_submissions_are_unchanged...
@@ -277,11 +280,12 @@ def test_json_lines_and_the_summary(tmp_path, capsys):
     lines = [json.loads(line) for line in captured.out.splitlines()]
     assert [(r["student"], r["status"]) for r in lines] == [("ann", "passed")] * 3
     assert "isolation:" in captured.err and "hidden cases: seed" in captured.err
-    if not HAVE_BWRAP:
-        assert "process limits only" in captured.err
+    assert ("isolation: bubblewrap" if HAVE_BWRAP else "process limits only") in captured.err
+    assert grade.main([str(subs), "--out", str(tmp_path / "out2"), "--no-bwrap"]) == 0
+    assert "isolation: process limits only" in capsys.readouterr().out
 
 
-def test_hidden_cases_are_not_the_public_ones(graded):
+def test_hidden_cases_are_not_the_public_ones():
     from pgcourse.checks.logderiv import SOFTMAX_SCORE
 
     judge = grade.Judge.make(SOFTMAX_SCORE, 12345)
