@@ -311,6 +311,23 @@ def test_hard_coding_the_public_cases_does_not_pass(tmp_path):
         (tmp_path / "out" / "feedback" / "cheat" / "cheat.md").read_text()
 
 
+def test_odd_notebooks_get_a_reason_not_a_crash(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    odd = {"garbage_cells": {"cells": [1, None, {"cell_type": "code", "source": 5, "metadata": []}],
+                             "metadata": {"pgcourse": {"lesson": L1}}},
+           "unknown_lesson": {"cells": [], "metadata": {"pgcourse": {"lesson": "99_x", "exercises": [{"function": [1]}]}}},
+           "no_metadata": {"cells": [], "metadata": {}},
+           "a_list": [1, 2, 3]}
+    for name, nb in odd.items():
+        (subs / f"{name}.ipynb").write_text(json.dumps(nb))
+    (subs / "empty.ipynb").write_text("")
+    assert grade.main([str(subs), "--out", str(tmp_path / "out"), "--timeout", "30"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))
+    assert {r["student"] for r in rows} == set(odd) | {"empty"}
+    assert all(r["status"] == "invalid" and r["reason"] for r in rows), rows
+
+
 def test_the_grader_says_when_it_cannot_run(tmp_path, capsys):
     assert grade.main([str(tmp_path / "nothing here"), "--out", str(tmp_path / "out")]) == 2
     assert "no such file or folder" in capsys.readouterr().err

@@ -226,11 +226,13 @@ def plan(nb: dict, lessons: dict[str, LessonDef], only_lesson: str | None) -> Pl
     if lesson in lessons:
         exercises = lessons[lesson].exercises
     else:
-        exercises = [e for e in pg.get("exercises", []) if isinstance(e, dict) and isinstance(e.get("function"), str)]
-        for e in exercises:
-            e.setdefault("id", e["function"])
-            e.setdefault("check", "")
-            e["points"] = e.get("points", 1) if isinstance(e.get("points", 1), (int, float)) else 1
+        listed = pg.get("exercises") if isinstance(pg.get("exercises"), list) else []
+        exercises = [{"id": e["function"], "function": e["function"],
+                      "check": e.get("check") if isinstance(e.get("check"), str) else "",
+                      "points": e.get("points") if isinstance(e.get("points"), (int, float))
+                      and not isinstance(e.get("points"), bool) and 0 <= e.get("points") <= 1000 else 1}
+                     for e in listed if isinstance(e, dict) and isinstance(e.get("function"), str)
+                     and e["function"].isidentifier()]
     p = Plan(lesson=lesson, exercises=[dict(e) for e in exercises])
     if lesson not in lessons:
         p.notes.append("the list of exercises and their points come from the notebook's own metadata "
@@ -243,18 +245,19 @@ def plan(nb: dict, lessons: dict[str, LessonDef], only_lesson: str | None) -> Pl
         cmeta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
         role = cmeta.get("pgcourse", {}).get("role", "") if isinstance(cmeta.get("pgcourse"), dict) else ""
         tagged = cmeta.get("pgcourse", {}).get("exercises", []) if role == "exercise" else []
+        tagged = [t for t in tagged if isinstance(t, str)] if isinstance(tagged, list) else []
         source = _python(_src(cell))
         try:
             tree = ast.parse(source)
             defined = _top_level_defs(tree)
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             tree, defined = None, set()
             if role == "exercise":
                 defined = set(tagged) & functions
         is_exercise = role == "exercise" or bool(
             tree is not None and any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in functions
                                      for n in tree.body))
-        parsed.append((k + 1, role, source, tree, defined, is_exercise, set(tagged) if isinstance(tagged, list) else set()))
+        parsed.append((k + 1, role, source, tree, defined, is_exercise, set(tagged)))
     last = max((i for i, c in enumerate(parsed) if c[5]), default=-1)
     has_setup = any(c[1] == "setup" for c in parsed)
     first = min((i for i, c in enumerate(parsed) if c[5]), default=-1)
@@ -269,7 +272,7 @@ def plan(nb: dict, lessons: dict[str, LessonDef], only_lesson: str | None) -> Pl
             kept = definitions_only(source, tree)
             if kept.strip():
                 p.chunks.append({"cell": cell, "source": kept, "how": "definitions"})
-                bound |= _top_level_defs(ast.parse(kept))
+                bound |= _top_level_defs(ast.parse(kept))   # parses: a subset of a cell that parsed
     for e in exercises:
         f = e["function"]
         if f not in bound:
@@ -290,7 +293,7 @@ def reference_uses(chunks: list[dict], exercises: list[dict], ref_names: set[str
     for chunk in chunks:
         try:
             tree = ast.parse(chunk["source"])
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         for node in tree.body:
             if isinstance(node, ast.Import):
@@ -517,6 +520,8 @@ class Grader:
         start = time.monotonic()
         nb, problem = read_notebook(sub.path)
         p = plan(nb, self.lessons, self.only_lesson) if nb is not None else Plan(invalid=problem)
+        if not p.invalid and not p.exercises:
+            p.invalid = f"no exercises listed for lesson {p.lesson} (neither in the course's exercises/ nor in the notebook)"
         rows, sections = [], []
         if p.invalid:
             lesson_def = self.lessons.get(self.only_lesson or "") if self.only_lesson else None
