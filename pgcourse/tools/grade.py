@@ -768,6 +768,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 "(default: the current folder, else pgcourse's own)")
     ap.add_argument("--no-bwrap", action="store_true", help="do not use bubblewrap even if it is installed")
     args = ap.parse_args(argv)
+    sys.dont_write_bytecode = True   # nothing outside --out is written, not even Python's caches
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     try:
         return _main(args, say)
