@@ -768,8 +768,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 "(default: the current folder, else pgcourse's own)")
     ap.add_argument("--no-bwrap", action="store_true", help="do not use bubblewrap even if it is installed")
     args = ap.parse_args(argv)
-    sys.dont_write_bytecode = True   # nothing outside --out is written, not even Python's caches
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
+    caches, sys.dont_write_bytecode = sys.dont_write_bytecode, True   # nothing outside --out, not even caches
     try:
         return _main(args, say)
     except GraderError as exc:
@@ -778,6 +778,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pgcourse grade: interrupted; nothing more was written", file=sys.stderr)
         return 130
+    finally:
+        sys.dont_write_bytecode = caches
 
 
 def _main(args, say) -> int:
