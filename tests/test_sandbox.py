@@ -110,3 +110,10 @@ def test_filter_program_is_well_formed():
         if code & 0x07 == 0x05:   # a jump: both targets inside the program
             assert i + 1 + max(jt, jf) < len(prog)
     assert prog[-1][0] == 0x06
+
+
+def test_bubblewrap_is_there_when_ci_requires_it():
+    """CI installs Debian's bubblewrap and sets PGCOURSE_REQUIRE_BWRAP=1, so the bubblewrap tests run there."""
+    if os.environ.get("PGCOURSE_REQUIRE_BWRAP") and BWRAP is None:
+        pytest.fail("PGCOURSE_REQUIRE_BWRAP is set but bwrap is missing or cannot create namespaces here "
+                    "(apt-get install bubblewrap; in a container, allow user namespaces)")
