@@ -156,7 +156,8 @@ class Outcome:
 
     `kind` is "value", "not implemented" (it raised NotImplementedError) or "error" (any other
     exception; `error` is its `error_summary`). The grader adds kinds of its own for what a notebook
-    never sees ("memory", "timeout", "uses reference", "blocked", "exit") and a `status` to report."""
+    never sees ("memory", "timeout", "uses reference", "blocked", "exit"); `verdict` reports those as a
+    failure whose `CheckResult.cause` is that kind."""
 
     kind: str
     value: Any = None
