@@ -12,8 +12,9 @@ in this list (tests/test_architecture.py enforces it, and that no private name c
                   optimizer, on-policy batch), then `reinforce` -> `a2c` -> `ppo`, and `sac`
    laboratories   `labs/`: exact small problems a lesson measures on: `tabular` (L2-3, L5), `gae_lab` (L4),
                   `trust_region` (L5)
-4. on top         `widgets` (interactive figures), `checks/` (graded exercises), `tools/` (`bench`,
-                  `exercisegen`; run as `python -m pgcourse bench ...`)
+4. on top         `widgets` (interactive figures), `checks/` (graded exercises, each declared once as an
+                  `Exercise`), `tools/` (`start`, `grade` with its `sandbox`, `exercisegen`, `bench`;
+                  run as `python -m pgcourse COMMAND ...`)
 """
 
 from pgcourse.util import cmp, seed_everything, show_versions

@@ -1,7 +1,9 @@
 """`python -m pgcourse COMMAND ...` (or the `pgcourse` console script): the course's tools.
 
+    python -m pgcourse start                       copy the course into work/, your own folder (students)
+    python -m pgcourse grade PATH... [--out DIR]   grade submitted exercise notebooks (instructors)
+    python -m pgcourse exercisegen [--check]       exercises/ from solutions/ (never overwrites changed ones)
     python -m pgcourse bench ppo --seeds 0-31      steps and seconds to solve, over seeds
-    python -m pgcourse exercisegen [--check]       exercises/ from solutions/
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import sys
 
 COMMANDS = {
-    "bench": "pgcourse.tools.bench",
+    "start": "pgcourse.tools.start",
+    "grade": "pgcourse.tools.grade",
     "exercisegen": "pgcourse.tools.exercisegen",
+    "bench": "pgcourse.tools.bench",
 }
 
 

@@ -1,4 +1,6 @@
-"""Repository rules: notebooks stored without outputs, exercises generated from solutions, set-ups agree."""
+"""Repository rules, for instructors and maintainers: notebooks stored without outputs, exercises generated
+from solutions, set-ups agree. They check the repository, not a student's answers: students work in work/
+(`python -m pgcourse start`), which these tests never look at."""
 
 from __future__ import annotations
 
@@ -22,7 +24,10 @@ def test_notebook_committed_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
-    assert not dirty, f"{path.name}: cells {dirty} have outputs; clear them (jupyter nbconvert --clear-output --inplace)"
+    assert not dirty, (f"instructors and maintainers: {path.relative_to(ROOT)} is stored with outputs (cells {dirty}); "
+                       f"clear them with `jupyter nbconvert --clear-output --inplace {path.relative_to(ROOT)}` "
+                       "(code is kept). Students: run and save your copies in work/ (python -m pgcourse start), "
+                       "not here")
 
 
 def test_every_lesson_has_solution_and_exercise():
@@ -34,7 +39,9 @@ def test_every_lesson_has_solution_and_exercise():
 
 def test_exercises_are_not_stale():
     bad = exercisegen.stale(ROOT)
-    assert not bad, f"exercises/ is stale ({bad}); run: python -m pgcourse exercisegen"
+    assert not bad, (f"instructors and maintainers: exercises/ is stale ({bad}); regenerate with "
+                     "`python -m pgcourse exercisegen` (it refuses to overwrite notebooks you changed). "
+                     "Students: your answers belong in work/ (python -m pgcourse start), which this test never checks")
 
 
 def test_first_code_cell_prints_versions():

@@ -1,6 +1,9 @@
-"""Graded exercise checks. Each `check_NAME(fn)` prints a verdict and returns a `CheckResult`."""
+"""Graded exercise checks. Each `check_NAME(fn)` prints a verdict and returns a `CheckResult`.
 
-from pgcourse.checks.core import Case, CheckResult, Mistake, run_check, use_if_passed
+Each exercise is declared once, as an `Exercise` in its lesson's module (cases, mistakes, reference,
+probe, comparison); `EXERCISES` maps each check's name to it, for the notebook check and the grader alike."""
+
+from pgcourse.checks.core import EXERCISES, Case, CheckResult, Exercise, Mistake, register, run_check, use_if_passed
 from pgcourse.checks.logderiv import (
     check_bandit_pg_step,
     check_score_function_estimate,
@@ -13,7 +16,7 @@ from pgcourse.checks.ppo import check_approx_kl, check_ppo_clip_loss
 from pgcourse.checks.sac import check_soft_q_target, check_squashed_log_prob
 
 __all__ = [
-    "Case", "CheckResult", "Mistake", "run_check", "use_if_passed",
+    "Case", "CheckResult", "Mistake", "run_check", "use_if_passed", "Exercise", "EXERCISES", "register",
     "check_softmax_score", "check_score_function_estimate", "check_bandit_pg_step",
     "check_reward_to_go", "check_reward_to_go_episodes", "check_reinforce_loss",
     "check_baseline_loss", "check_gradient_variance", "check_optimal_baseline",

@@ -1,4 +1,4 @@
-"""Graded checks for lesson 4 (actor-critic): GAE and the A2C loss."""
+"""Graded checks for lesson 4 (actor-critic): GAE and the A2C loss, each declared once as an `Exercise`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from pgcourse import advantages, losses
-from pgcourse.checks.core import Case, CheckResult, Mistake, compare, random_cases, run_check
+from pgcourse.checks.core import Case, CheckResult, Exercise, Mistake, compare, register
 from pgcourse.checks.probes import probed
 
 # --- gae ------------------------------------------------------------------------------------------
@@ -43,29 +43,29 @@ GAE_MISTAKES = [
 ]
 
 
-def _gae_cases() -> list[Case]:
-    f, t = False, True
-    hand = [
-        Case((np.array([1.0, 1.0]), np.array([0.0, 0.0]), np.array([0.0, 0.0]), np.array([f, t]), np.array([f, f]),
-              1.0, 1.0), label="two steps, terminated, zero critic: adv (2, 1)"),
-        Case((np.array([1.0]), np.array([0.5]), np.array([2.0]), np.array([f]), np.array([t]), 0.9, 0.95),
-             label="one truncated step: delta = 1 + 0.9*2 - 0.5 = 2.3"),
-        Case((np.array([1.0]), np.array([0.5]), np.array([2.0]), np.array([t]), np.array([f]), 0.9, 0.95),
-             label="one terminated step: delta = 1 - 0.5 = 0.5"),
-        Case((np.array([1.0, 0.0, 2.0]), np.array([0.5, 1.0, 0.2]), np.array([1.0, 3.0, 0.7]),
-              np.array([f, t, f]), np.array([f, f, f]), 0.9, 0.5), label="an episode ends mid-rollout"),
-    ]
+_F, _T = False, True
 
-    def make(rng):
-        T, N = int(rng.integers(2, 25)), int(rng.integers(1, 4))
-        shape = (T,) if N == 1 else (T, N)
-        term = rng.random(shape) < 0.15
-        trunc = (rng.random(shape) < 0.1) & ~term
-        gamma, lam = float(rng.uniform(0.8, 0.999)), float(rng.uniform(0.5, 0.99))
-        return Case((rng.normal(size=shape), rng.normal(size=shape), rng.normal(size=shape), term, trunc, gamma, lam),
-                    label=f"random rollout, shape {shape}")
 
-    return hand + random_cases(make, 20, seed=41)
+def _random_rollout(rng):
+    T, N = int(rng.integers(2, 25)), int(rng.integers(1, 4))
+    shape = (T,) if N == 1 else (T, N)
+    term = rng.random(shape) < 0.15
+    trunc = (rng.random(shape) < 0.1) & ~term
+    gamma, lam = float(rng.uniform(0.8, 0.999)), float(rng.uniform(0.5, 0.99))
+    return Case((rng.normal(size=shape), rng.normal(size=shape), rng.normal(size=shape), term, trunc, gamma, lam),
+                label=f"random rollout, shape {shape}")
+
+
+GAE_HAND = (
+    Case((np.array([1.0, 1.0]), np.array([0.0, 0.0]), np.array([0.0, 0.0]), np.array([_F, _T]), np.array([_F, _F]),
+          1.0, 1.0), label="two steps, terminated, zero critic: adv (2, 1)"),
+    Case((np.array([1.0]), np.array([0.5]), np.array([2.0]), np.array([_F]), np.array([_T]), 0.9, 0.95),
+         label="one truncated step: delta = 1 + 0.9*2 - 0.5 = 2.3"),
+    Case((np.array([1.0]), np.array([0.5]), np.array([2.0]), np.array([_T]), np.array([_F]), 0.9, 0.95),
+         label="one terminated step: delta = 1 - 0.5 = 0.5"),
+    Case((np.array([1.0, 0.0, 2.0]), np.array([0.5, 1.0, 0.2]), np.array([1.0, 3.0, 0.7]),
+          np.array([_F, _T, _F]), np.array([_F, _F, _F]), 0.9, 0.5), label="an episode ends mid-rollout"),
+)
 
 
 def _pair_compare(expected, got):
@@ -78,13 +78,17 @@ def _pair_compare(expected, got):
     return None
 
 
+GAE = register(Exercise(
+    "check_gae", "gae", advantages.gae, hand=GAE_HAND, make=_random_rollout, n_random=20, seed=41,
+    mistakes=GAE_MISTAKES, arg_names=("rew", "val", "next_val", "terminated", "truncated", "gamma", "lam"),
+    compare=_pair_compare,
+    generic_hint="delta_t = rew_t + gamma*(1-terminated_t)*next_val_t - val_t; "
+                 "A_t = delta_t + gamma*lam*(1-done_t)*A_{t+1}, backwards; ret = adv + val"))
+
+
 def check_gae(student_fn) -> CheckResult:
     """Grade `gae(rew, val, next_val, terminated, truncated, gamma, lam) -> (adv, ret)`."""
-    return run_check("check_gae", student_fn, advantages.gae, _gae_cases(), GAE_MISTAKES,
-                     arg_names=("rew", "val", "next_val", "terminated", "truncated", "gamma", "lam"),
-                     compare_fn=_pair_compare,
-                     generic_hint="delta_t = rew_t + gamma*(1-terminated_t)*next_val_t - val_t; "
-                                  "A_t = delta_t + gamma*lam*(1-done_t)*A_{t+1}, backwards; ret = adv + val")
+    return GAE.run(student_fn)
 
 
 # --- a2c_loss -------------------------------------------------------------------------------------
@@ -112,22 +116,26 @@ A2C_MISTAKES = [
 ]
 
 
-def _a2c_cases() -> list[Case]:
-    hand = [Case((np.array([-0.5, -1.0]), np.array([0.6, 0.7]), np.array([1.0, 2.0]), np.array([1.5, 1.0]),
-                  np.array([0.5, -1.0])), label="two steps")]
+def _random_batch(rng):
+    n = int(rng.integers(2, 40))
+    return Case((-rng.exponential(1, n), rng.uniform(0, 0.7, n), rng.normal(5, 3, n), rng.normal(5, 3, n),
+                 rng.normal(0, 1, n)), label="random batch")
 
-    def make(rng):
-        n = int(rng.integers(2, 40))
-        return Case((-rng.exponential(1, n), rng.uniform(0, 0.7, n), rng.normal(5, 3, n), rng.normal(5, 3, n),
-                     rng.normal(0, 1, n)), label="random batch")
 
-    return hand + random_cases(make, 15, seed=42)
+def _probe_a2c(fn):
+    """{'loss': value, 'grad_<x>': gradient} of fn on the five inputs A2C_NAMES."""
+    return probed(fn, A2C_NAMES)
+
+
+A2C_LOSS = register(Exercise(
+    "check_a2c_loss", "a2c_loss", losses.a2c_loss,
+    hand=(Case((np.array([-0.5, -1.0]), np.array([0.6, 0.7]), np.array([1.0, 2.0]), np.array([1.5, 1.0]),
+                np.array([0.5, -1.0])), label="two steps"),),
+    make=_random_batch, n_random=15, seed=42, mistakes=A2C_MISTAKES, arg_names=A2C_NAMES, wrap=_probe_a2c,
+    generic_hint="-(logp * adv.detach()).mean() + 0.5 * ((val - ret.detach())**2).mean() - 0.01 * entropy.mean()"))
 
 
 def check_a2c_loss(student_fn) -> CheckResult:
     """Grade `a2c_loss(logp, entropy, val, ret, adv) -> scalar` (vf_coef 0.5, ent_coef 0.01):
     its value and its gradient on every input."""
-    return run_check("check_a2c_loss", probed(student_fn, A2C_NAMES), probed(losses.a2c_loss, A2C_NAMES),
-                     _a2c_cases(), [Mistake(m.name, probed(m.fn, A2C_NAMES), m.hint) for m in A2C_MISTAKES],
-                     arg_names=A2C_NAMES,
-                     generic_hint="-(logp * adv.detach()).mean() + 0.5 * ((val - ret.detach())**2).mean() - 0.01 * entropy.mean()")
+    return A2C_LOSS.run(student_fn)

@@ -1,11 +1,12 @@
-"""Graded checks for lesson 3 (baselines): the baseline-subtracted loss, gradient variance, the optimal baseline."""
+"""Graded checks for lesson 3 (baselines): the baseline-subtracted loss, gradient variance, the optimal baseline,
+each declared once as an `Exercise`."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from pgcourse import baselines, losses
-from pgcourse.checks.core import Case, CheckResult, Mistake, compare, random_cases, run_check
+from pgcourse.checks.core import Case, CheckResult, Exercise, Mistake, compare, register
 from pgcourse.checks.probes import probed
 
 # --- baseline_loss --------------------------------------------------------------------------------
@@ -25,27 +26,26 @@ BASELINE_LOSS_MISTAKES = [
 ]
 
 
-def _bl_cases() -> list[Case]:
-    hand = [
+def _random_batch(rng):
+    n = int(rng.integers(2, 50))
+    return Case((-rng.exponential(1.0, size=n), rng.normal(5, 5, size=n), rng.normal(4, 3, size=n)),
+                label="random batch")
+
+
+BASELINE_LOSS = register(Exercise(
+    "check_baseline_loss", "baseline_loss", losses.baseline_loss,
+    hand=(
         Case((np.log(np.array([0.5, 0.25])), np.array([2.0, 1.0]), np.array([1.5, 1.5])), label="two steps"),
         Case((np.array([-1.0, -2.0, -0.5]), np.array([3.0, -1.0, 0.0]), np.array([1.0, 1.0, 1.0])),
              label="constant baseline"),
-    ]
-
-    def make(rng):
-        n = int(rng.integers(2, 50))
-        return Case((-rng.exponential(1.0, size=n), rng.normal(5, 5, size=n), rng.normal(4, 3, size=n)),
-                    label="random batch")
-
-    return hand + random_cases(make, 15, seed=31)
+    ),
+    make=_random_batch, n_random=15, seed=31, mistakes=BASELINE_LOSS_MISTAKES, arg_names=("logp", "ret", "val"),
+    wrap=probed, generic_hint="adv = (ret - val).detach(); loss = -(logp * adv).mean()"))
 
 
 def check_baseline_loss(student_fn) -> CheckResult:
     """Grade `baseline_loss(logp, ret, val) -> scalar`: value and gradients on logp, ret and val."""
-    return run_check("check_baseline_loss", probed(student_fn), probed(losses.baseline_loss), _bl_cases(),
-                     [Mistake(m.name, probed(m.fn), m.hint) for m in BASELINE_LOSS_MISTAKES],
-                     arg_names=("logp", "ret", "val"),
-                     generic_hint="adv = (ret - val).detach(); loss = -(logp * adv).mean()")
+    return BASELINE_LOSS.run(student_fn)
 
 
 # --- gradient_variance ----------------------------------------------------------------------------
@@ -77,29 +77,31 @@ GRAD_VAR_MISTAKES = [
 ]
 
 
-def _gv_cases() -> list[Case]:
-    hand = [
+def _random_estimates(rng):
+    b, p = int(rng.integers(3, 40)), int(rng.integers(2, 10))
+    return Case((rng.normal(rng.normal(0, 1, size=p), rng.uniform(0.1, 3, size=p), size=(b, p)),),
+                label="random estimates")
+
+
+def _both_variances(grads):
+    return (baselines.gradient_variance(grads), _ddof1(grads))
+
+
+GRADIENT_VARIANCE = register(Exercise(
+    "check_gradient_variance", "gradient_variance", baselines.gradient_variance,
+    hand=(
         Case((np.array([[1.0, 0.0], [-1.0, 0.0]]),), label="two estimates, variance 1"),
         Case((np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]),), label="identical estimates: 0"),
         Case((np.array([[0.0, 0.0], [2.0, 2.0], [4.0, -2.0], [2.0, 0.0]]),), label="four estimates"),
-    ]
-
-    def make(rng):
-        b, p = int(rng.integers(3, 40)), int(rng.integers(2, 10))
-        return Case((rng.normal(rng.normal(0, 1, size=p), rng.uniform(0.1, 3, size=p), size=(b, p)),),
-                    label="random estimates")
-
-    return hand + random_cases(make, 15, seed=32)
+    ),
+    make=_random_estimates, n_random=15, seed=32, mistakes=GRAD_VAR_MISTAKES, arg_names=("grads",),
+    expected=_both_variances, compare=_variance_compare,
+    generic_hint="((grads - grads.mean(axis=0))**2).sum(axis=1).mean(): one float"))
 
 
 def check_gradient_variance(student_fn) -> CheckResult:
     """Grade `gradient_variance(grads (B, P)) -> float`, the total variance E||g - E[g]||^2."""
-    def reference(grads):
-        return (baselines.gradient_variance(grads), _ddof1(grads))
-
-    return run_check("check_gradient_variance", student_fn, reference, _gv_cases(), GRAD_VAR_MISTAKES,
-                     arg_names=("grads",), compare_fn=_variance_compare,
-                     generic_hint="((grads - grads.mean(axis=0))**2).sum(axis=1).mean(): one float")
+    return GRADIENT_VARIANCE.run(student_fn)
 
 
 # --- optimal_baseline -----------------------------------------------------------------------------
@@ -116,21 +118,21 @@ OPT_MISTAKES = [
 ]
 
 
-def _opt_cases() -> list[Case]:
-    hand = [
+def _random_episodes(rng):
+    n = int(rng.integers(2, 40))
+    return Case((rng.exponential(2.0, size=n), rng.normal(20, 10, size=n)), label="random episodes")
+
+
+OPTIMAL_BASELINE = register(Exercise(
+    "check_optimal_baseline", "optimal_baseline", baselines.optimal_baseline,
+    hand=(
         Case((np.array([1.0, 1.0]), np.array([2.0, 4.0])), label="equal weights: the mean, 3"),
         Case((np.array([3.0, 1.0]), np.array([0.0, 4.0])), label="weights 3 and 1: 1"),
-    ]
-
-    def make(rng):
-        n = int(rng.integers(2, 40))
-        return Case((rng.exponential(2.0, size=n), rng.normal(20, 10, size=n)), label="random episodes")
-
-    return hand + random_cases(make, 15, seed=33)
+    ),
+    make=_random_episodes, n_random=15, seed=33, mistakes=OPT_MISTAKES, arg_names=("score_sq_norm", "ret"),
+    generic_hint="b* = (score_sq_norm * ret).sum() / score_sq_norm.sum()"))
 
 
 def check_optimal_baseline(student_fn) -> CheckResult:
     """Grade `optimal_baseline(score_sq_norm (N,), ret (N,)) -> float`."""
-    return run_check("check_optimal_baseline", student_fn, baselines.optimal_baseline, _opt_cases(), OPT_MISTAKES,
-                     arg_names=("score_sq_norm", "ret"),
-                     generic_hint="b* = (score_sq_norm * ret).sum() / score_sq_norm.sum()")
+    return OPTIMAL_BASELINE.run(student_fn)

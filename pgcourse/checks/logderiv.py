@@ -1,11 +1,11 @@
-"""Graded checks for lesson 1 (the log-derivative trick)."""
+"""Graded checks for lesson 1 (the log-derivative trick): each exercise declared once, as an `Exercise`."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from pgcourse import logderiv as ref
-from pgcourse.checks.core import Case, CheckResult, Mistake, random_cases, run_check
+from pgcourse.checks.core import Case, CheckResult, Exercise, Mistake, register
 
 
 def _softmax_unnormalised(theta):
@@ -37,26 +37,26 @@ SOFTMAX_SCORE_MISTAKES = [
 ]
 
 
-def _score_cases() -> list[Case]:
-    hand = [
+def _random_logits(rng):
+    k = int(rng.integers(2, 7))
+    return Case((rng.normal(0, 2, size=k), int(rng.integers(k))), label="random logits")
+
+
+SOFTMAX_SCORE = register(Exercise(
+    "check_softmax_score", "softmax_score", ref.softmax_score,
+    hand=(
         Case((np.array([0.0, 0.0]), 0), label="two actions, theta=(0,0), a=0: (0.5, -0.5)"),
         Case((np.array([0.0, 0.0]), 1), label="two actions, a=1: (-0.5, 0.5)"),
         Case((np.array([np.log(3.0), 0.0]), 0), label="pi=(0.75, 0.25), a=0: (0.25, -0.25)"),
         Case((np.zeros(4), 2), label="four equal logits, a=2"),
-    ]
-
-    def make(rng):
-        k = int(rng.integers(2, 7))
-        return Case((rng.normal(0, 2, size=k), int(rng.integers(k))), label="random logits")
-
-    return hand + random_cases(make, 20, seed=1)
+    ),
+    make=_random_logits, n_random=20, seed=1, mistakes=SOFTMAX_SCORE_MISTAKES, arg_names=("theta", "a"),
+    generic_hint="d/dtheta_j log softmax(theta)_a = 1[j == a] - pi_j; return an array of shape (K,)"))
 
 
 def check_softmax_score(student_fn) -> CheckResult:
     """Grade `softmax_score(theta, a) -> (K,)`, the score of a softmax policy."""
-    return run_check("check_softmax_score", student_fn, ref.softmax_score, _score_cases(),
-                     SOFTMAX_SCORE_MISTAKES, arg_names=("theta", "a"),
-                     generic_hint="d/dtheta_j log softmax(theta)_a = 1[j == a] - pi_j; return an array of shape (K,)")
+    return SOFTMAX_SCORE.run(student_fn)
 
 
 # --- score_function_estimate --------------------------------------------------------------------
@@ -81,28 +81,29 @@ SCORE_ESTIMATE_MISTAKES = [
 ]
 
 
-def _estimate_cases() -> list[Case]:
-    hand = [
+def _random_samples(rng):
+    k = int(rng.integers(2, 6))
+    n = int(rng.integers(2, 40))
+    theta = rng.normal(0, 1.5, size=k)
+    return Case((theta, ref.draw_actions(theta, n, rng), rng.normal(1, 2, size=n)), label="random samples")
+
+
+SCORE_ESTIMATE = register(Exercise(
+    "check_score_function_estimate", "score_function_estimate", ref.score_function_estimate,
+    hand=(
         Case((np.array([0.0, 0.0]), np.array([0]), np.array([2.0])), label="one sample a=0, f=2: (1, -1)"),
         Case((np.array([0.0, 0.0]), np.array([0, 1]), np.array([1.0, 1.0])), label="f constant: 0"),
         Case((np.array([0.0, 0.0, 0.0]), np.array([0, 1, 2, 2]), np.array([3.0, 0.0, 1.0, -1.0])),
              label="three actions, four samples"),
-    ]
-
-    def make(rng):
-        k = int(rng.integers(2, 6))
-        n = int(rng.integers(2, 40))
-        theta = rng.normal(0, 1.5, size=k)
-        return Case((theta, ref.draw_actions(theta, n, rng), rng.normal(1, 2, size=n)), label="random samples")
-
-    return hand + random_cases(make, 20, seed=2)
+    ),
+    make=_random_samples, n_random=20, seed=2, mistakes=SCORE_ESTIMATE_MISTAKES,
+    arg_names=("theta", "actions", "f_values"),
+    generic_hint="estimate = mean over samples of f(a_i) * (onehot(a_i) - pi); shape (K,)"))
 
 
 def check_score_function_estimate(student_fn) -> CheckResult:
     """Grade `score_function_estimate(theta, actions, f_values) -> (K,)`."""
-    return run_check("check_score_function_estimate", student_fn, ref.score_function_estimate,
-                     _estimate_cases(), SCORE_ESTIMATE_MISTAKES, arg_names=("theta", "actions", "f_values"),
-                     generic_hint="estimate = mean over samples of f(a_i) * (onehot(a_i) - pi); shape (K,)")
+    return SCORE_ESTIMATE.run(student_fn)
 
 
 # --- bandit_pg_step ------------------------------------------------------------------------------
@@ -122,23 +123,23 @@ STEP_MISTAKES = [
 ]
 
 
-def _step_cases() -> list[Case]:
-    hand = [
+def _random_step(rng):
+    k = int(rng.integers(2, 6))
+    return Case((rng.normal(0, 1.5, size=k), int(rng.integers(k)), float(rng.normal(0, 3)),
+                 float(rng.uniform(0.01, 1.0))), label="random step")
+
+
+BANDIT_STEP = register(Exercise(
+    "check_bandit_pg_step", "bandit_pg_step", ref.bandit_pg_step,
+    hand=(
         Case((np.array([0.0, 0.0]), 0, 2.0, 0.1), label="the worked example: theta -> (0.1, -0.1)"),
         Case((np.array([0.0, 0.0]), 1, 2.0, 0.1), label="a=1: theta -> (-0.1, 0.1)"),
         Case((np.array([0.0, 0.0]), 0, -1.0, 0.5), label="negative return pushes a=0 down"),
-    ]
-
-    def make(rng):
-        k = int(rng.integers(2, 6))
-        return Case((rng.normal(0, 1.5, size=k), int(rng.integers(k)), float(rng.normal(0, 3)),
-                     float(rng.uniform(0.01, 1.0))), label="random step")
-
-    return hand + random_cases(make, 20, seed=3)
+    ),
+    make=_random_step, n_random=20, seed=3, mistakes=STEP_MISTAKES, arg_names=("theta", "a", "G", "lr"),
+    generic_hint="new theta = theta + lr * G * (onehot(a) - softmax(theta))"))
 
 
 def check_bandit_pg_step(student_fn) -> CheckResult:
     """Grade `bandit_pg_step(theta, a, G, lr) -> (K,)`, one policy-gradient ascent step."""
-    return run_check("check_bandit_pg_step", student_fn, ref.bandit_pg_step, _step_cases(), STEP_MISTAKES,
-                     arg_names=("theta", "a", "G", "lr"),
-                     generic_hint="new theta = theta + lr * G * (onehot(a) - softmax(theta))")
+    return BANDIT_STEP.run(student_fn)

@@ -1,4 +1,4 @@
-"""Graded checks for lesson 5 (PPO): the clipped surrogate loss and approx-KL."""
+"""Graded checks for lesson 5 (PPO): the clipped surrogate loss and approx-KL, each declared once as an `Exercise`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from pgcourse import losses
-from pgcourse.checks.core import Case, CheckResult, Mistake, random_cases, run_check
+from pgcourse.checks.core import Case, CheckResult, Exercise, Mistake, register
 from pgcourse.checks.probes import probed, value_of
 
 CLIP_NAMES = ("logp", "logp_old", "adv")
@@ -46,30 +46,30 @@ CLIP_MISTAKES = [
 ]
 
 
-def _clip_cases() -> list[Case]:
-    hand = [
+def _random_clip_batch(rng):
+    n = int(rng.integers(2, 40))
+    old = -rng.exponential(1.0, n)
+    return Case((old + rng.normal(0, 0.4, n), old, rng.normal(0, 1.5, n)), label="random batch")
+
+
+PPO_CLIP_LOSS = register(Exercise(
+    "check_ppo_clip_loss", "ppo_clip_loss", losses.ppo_clip_loss,
+    hand=(
         Case((np.log(np.array([0.5, 0.5])), np.log(np.array([0.5, 0.5])), np.array([1.0, -1.0])), label="r = 1"),
         Case((np.log(np.array([0.9, 0.2])), np.log(np.array([0.5, 0.5])), np.array([2.0, 1.0])),
              label="A > 0: r = 1.8 is clipped, r = 0.4 is not"),
         Case((np.log(np.array([0.9, 0.2])), np.log(np.array([0.5, 0.5])), np.array([-2.0, -1.0])),
              label="A < 0: r = 0.4 is clipped, r = 1.8 is not"),
-    ]
-
-    def make(rng):
-        n = int(rng.integers(2, 40))
-        old = -rng.exponential(1.0, n)
-        return Case((old + rng.normal(0, 0.4, n), old, rng.normal(0, 1.5, n)), label="random batch")
-
-    return hand + random_cases(make, 15, seed=51)
+    ),
+    make=_random_clip_batch, n_random=15, seed=51, mistakes=CLIP_MISTAKES, arg_names=CLIP_NAMES, wrap=_probed,
+    generic_hint="ratio = exp(logp - logp_old.detach()); "
+                 "loss = -min(ratio*adv, clamp(ratio, 1-eps, 1+eps)*adv).mean()"))
 
 
 def check_ppo_clip_loss(student_fn) -> CheckResult:
     """Grade `ppo_clip_loss(logp, logp_old, adv, clip_eps) -> scalar` at clip_eps = 0.2:
     its value and its gradient on logp, logp_old and adv."""
-    return run_check("check_ppo_clip_loss", _probed(student_fn), _probed(losses.ppo_clip_loss), _clip_cases(),
-                     [Mistake(m.name, _probed(m.fn), m.hint) for m in CLIP_MISTAKES], arg_names=CLIP_NAMES,
-                     generic_hint="ratio = exp(logp - logp_old.detach()); "
-                                  "loss = -min(ratio*adv, clamp(ratio, 1-eps, 1+eps)*adv).mean()")
+    return PPO_CLIP_LOSS.run(student_fn)
 
 
 KL_MISTAKES = [
@@ -84,21 +84,21 @@ KL_MISTAKES = [
 ]
 
 
-def _kl_cases() -> list[Case]:
-    hand = [Case((np.log(np.array([0.5, 0.5])), np.log(np.array([0.5, 0.5]))), label="same policy: 0"),
-            Case((np.log(np.array([0.6, 0.3])), np.log(np.array([0.5, 0.5]))), label="two samples")]
+def _random_kl_batch(rng):
+    n = int(rng.integers(2, 50))
+    old = -rng.exponential(1.0, n)
+    return Case((old + rng.normal(0, 0.3, n), old), label="random batch")
 
-    def make(rng):
-        n = int(rng.integers(2, 50))
-        old = -rng.exponential(1.0, n)
-        return Case((old + rng.normal(0, 0.3, n), old), label="random batch")
 
-    return hand + random_cases(make, 15, seed=52)
+APPROX_KL = register(Exercise(
+    "check_approx_kl", "approx_kl", losses.approx_kl,
+    hand=(Case((np.log(np.array([0.5, 0.5])), np.log(np.array([0.5, 0.5]))), label="same policy: 0"),
+          Case((np.log(np.array([0.6, 0.3])), np.log(np.array([0.5, 0.5]))), label="two samples")),
+    make=_random_kl_batch, n_random=15, seed=52, mistakes=KL_MISTAKES, arg_names=("logp", "logp_old"),
+    wrap=value_of,
+    generic_hint="log_ratio = logp - logp_old; return ((log_ratio.exp() - 1) - log_ratio).mean()"))
 
 
 def check_approx_kl(student_fn) -> CheckResult:
     """Grade `approx_kl(logp, logp_old) -> scalar tensor`, the k3 estimate mean((r - 1) - log r)."""
-    return run_check("check_approx_kl", value_of(student_fn), value_of(losses.approx_kl), _kl_cases(),
-                     [Mistake(m.name, value_of(m.fn), m.hint) for m in KL_MISTAKES],
-                     arg_names=("logp", "logp_old"),
-                     generic_hint="log_ratio = logp - logp_old; return ((log_ratio.exp() - 1) - log_ratio).mean()")
+    return APPROX_KL.run(student_fn)

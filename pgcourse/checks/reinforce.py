@@ -1,10 +1,10 @@
-"""Graded checks for lesson 2 (REINFORCE): reward-to-go and the REINFORCE loss."""
+"""Graded checks for lesson 2 (REINFORCE): reward-to-go and the REINFORCE loss, each declared once as an `Exercise`."""
 
 from __future__ import annotations
 
 import numpy as np
 from pgcourse import losses, returns
-from pgcourse.checks.core import Case, CheckResult, Mistake, random_cases, run_check
+from pgcourse.checks.core import Case, CheckResult, Exercise, Mistake, register
 from pgcourse.checks.probes import probed
 
 # --- reward_to_go ---------------------------------------------------------------------------------
@@ -47,27 +47,27 @@ RTG_MISTAKES = [
 ]
 
 
-def _rtg_cases() -> list[Case]:
-    hand = [
+def _random_episode(rng):
+    return Case((rng.normal(0, 2, size=int(rng.integers(2, 30))), float(rng.choice([0.9, 0.99, rng.uniform(0.5, 1)]))),
+                label="random episode")
+
+
+REWARD_TO_GO = register(Exercise(
+    "check_reward_to_go", "reward_to_go", returns.reward_to_go,
+    hand=(
         Case((np.array([1.0, 1.0, 1.0]), 1.0), label="gamma=1: (3, 2, 1)"),
         Case((np.array([1.0, 1.0, 1.0]), 0.5), label="gamma=0.5: (1.75, 1.5, 1)"),
         Case((np.array([0.0, 0.0, 1.0]), 0.9), label="reward only at the end: (0.81, 0.9, 1)"),
         Case((np.array([2.0]), 0.9), label="one step"),
         Case((np.array([1.0, 2.0, 3.0, 4.0]), 0.0), label="gamma=0: the rewards themselves"),
-    ]
-
-    def make(rng):
-        return Case((rng.normal(0, 2, size=int(rng.integers(2, 30))), float(rng.choice([0.9, 0.99, rng.uniform(0.5, 1)]))),
-                    label="random episode")
-
-    return hand + random_cases(make, 20, seed=21)
+    ),
+    make=_random_episode, n_random=20, seed=21, mistakes=RTG_MISTAKES, arg_names=("rew", "gamma"),
+    generic_hint="loop t from T-1 down to 0: running = rew[t] + gamma * running; out[t] = running"))
 
 
 def check_reward_to_go(student_fn) -> CheckResult:
     """Grade `reward_to_go(rew, gamma) -> (T,)` for one episode's rewards (T,)."""
-    return run_check("check_reward_to_go", student_fn, returns.reward_to_go, _rtg_cases(), RTG_MISTAKES,
-                     arg_names=("rew", "gamma"),
-                     generic_hint="loop t from T-1 down to 0: running = rew[t] + gamma * running; out[t] = running")
+    return REWARD_TO_GO.run(student_fn)
 
 
 # --- reward_to_go_episodes ------------------------------------------------------------------------
@@ -105,29 +105,29 @@ EPISODES_MISTAKES = [
 ]
 
 
-def _episodes_cases() -> list[Case]:
-    hand = [
+def _random_episodes(rng):
+    n = int(rng.integers(3, 40))
+    done = rng.random(n) < 0.25
+    done[-1] = True
+    return Case((rng.normal(1, 1, size=n), done, float(rng.uniform(0.8, 1.0))), label="random episodes")
+
+
+REWARD_TO_GO_EPISODES = register(Exercise(
+    "check_reward_to_go_episodes", "reward_to_go_episodes", returns.reward_to_go_episodes,
+    hand=(
         Case((np.array([1.0, 1.0, 1.0, 1.0]), np.array([False, True, False, True]), 1.0),
              label="two episodes of length 2: (2, 1, 2, 1)"),
         Case((np.array([1.0, 1.0, 1.0]), np.array([True, False, True]), 0.5),
              label="episodes of length 1 and 2: (1, 1.5, 1)"),
         Case((np.array([1.0, 2.0, 3.0]), np.array([False, False, True]), 0.9), label="a single episode"),
-    ]
-
-    def make(rng):
-        n = int(rng.integers(3, 40))
-        done = rng.random(n) < 0.25
-        done[-1] = True
-        return Case((rng.normal(1, 1, size=n), done, float(rng.uniform(0.8, 1.0))), label="random episodes")
-
-    return hand + random_cases(make, 20, seed=22)
+    ),
+    make=_random_episodes, n_random=20, seed=22, mistakes=EPISODES_MISTAKES, arg_names=("rew", "done", "gamma"),
+    generic_hint="go backwards: if done[t], running = 0; then running = rew[t] + gamma * running"))
 
 
 def check_reward_to_go_episodes(student_fn) -> CheckResult:
     """Grade `reward_to_go_episodes(rew, done, gamma) -> (T,)` for episodes concatenated in time."""
-    return run_check("check_reward_to_go_episodes", student_fn, returns.reward_to_go_episodes, _episodes_cases(),
-                     EPISODES_MISTAKES, arg_names=("rew", "done", "gamma"),
-                     generic_hint="go backwards: if done[t], running = 0; then running = rew[t] + gamma * running")
+    return REWARD_TO_GO_EPISODES.run(student_fn)
 
 
 # --- reinforce_loss -------------------------------------------------------------------------------
@@ -149,21 +149,21 @@ LOSS_MISTAKES = [
 ]
 
 
-def _loss_cases() -> list[Case]:
-    hand = [
+def _random_batch(rng):
+    n = int(rng.integers(2, 50))
+    return Case((-rng.exponential(1.0, size=n), rng.normal(5, 5, size=n)), label="random batch")
+
+
+REINFORCE_LOSS = register(Exercise(
+    "check_reinforce_loss", "reinforce_loss", losses.reinforce_loss,
+    hand=(
         Case((np.log(np.array([0.5, 0.25])), np.array([2.0, 1.0])), label="two steps"),
         Case((np.array([-1.0, -2.0, -0.5]), np.array([3.0, -1.0, 0.0])), label="a negative return"),
-    ]
-
-    def make(rng):
-        n = int(rng.integers(2, 50))
-        return Case((-rng.exponential(1.0, size=n), rng.normal(5, 5, size=n)), label="random batch")
-
-    return hand + random_cases(make, 15, seed=23)
+    ),
+    make=_random_batch, n_random=15, seed=23, mistakes=LOSS_MISTAKES, arg_names=("logp", "ret"),
+    wrap=probed, generic_hint="loss = -(logp * ret.detach()).mean(), a scalar tensor"))
 
 
 def check_reinforce_loss(student_fn) -> CheckResult:
     """Grade `reinforce_loss(logp, ret) -> scalar tensor`: its value and its gradients on logp and ret."""
-    return run_check("check_reinforce_loss", probed(student_fn), probed(losses.reinforce_loss), _loss_cases(),
-                     [Mistake(m.name, probed(m.fn), m.hint) for m in LOSS_MISTAKES], arg_names=("logp", "ret"),
-                     generic_hint="loss = -(logp * ret.detach()).mean(), a scalar tensor")
+    return REINFORCE_LOSS.run(student_fn)

@@ -1,4 +1,5 @@
-"""Graded checks for lesson 6 (SAC): the squashed-Gaussian log-prob and the soft Q target."""
+"""Graded checks for lesson 6 (SAC): the squashed-Gaussian log-prob and the soft Q target, each declared once as an
+`Exercise`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from pgcourse import soft
-from pgcourse.checks.core import Case, CheckResult, Mistake, random_cases, run_check
+from pgcourse.checks.core import Case, CheckResult, Exercise, Mistake, register
 from pgcourse.checks.probes import probed
 
 LOGP_NAMES = ("u", "mu", "log_std")
@@ -45,31 +46,31 @@ LOGP_MISTAKES = [
 ]
 
 
-def _logp_cases() -> list[Case]:
-    hand = [
+def _random_gaussian_batch(rng):
+    b, d = int(rng.integers(1, 6)), int(rng.integers(1, 4))
+    mu = rng.normal(0, 1.5, (b, d))
+    log_std = rng.uniform(-2, 0.5, (b, d))
+    return Case((mu + np.exp(log_std) * rng.normal(size=(b, d)), mu, log_std), label="random batch")
+
+
+SQUASHED_LOG_PROB = register(Exercise(
+    "check_squashed_log_prob", "squashed_log_prob", soft.squashed_log_prob,
+    hand=(
         Case((np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 1))), label="u = mu = 0, std = 1: -0.5 log(2 pi)"),
         Case((np.array([[0.5, -1.0]]), np.array([[0.0, 0.0]]), np.array([[0.0, np.log(0.5)]])), label="two dimensions"),
         Case((np.array([[20.0], [-20.0]]), np.array([[19.0], [-19.5]]), np.zeros((2, 1))),
              label="large |u|: tanh(u) rounds to +-1"),
-    ]
-
-    def make(rng):
-        b, d = int(rng.integers(1, 6)), int(rng.integers(1, 4))
-        mu = rng.normal(0, 1.5, (b, d))
-        log_std = rng.uniform(-2, 0.5, (b, d))
-        return Case((mu + np.exp(log_std) * rng.normal(size=(b, d)), mu, log_std), label="random batch")
-
-    return hand + random_cases(make, 15, seed=61)
+    ),
+    make=_random_gaussian_batch, n_random=15, seed=61, mistakes=LOGP_MISTAKES, arg_names=LOGP_NAMES,
+    wrap=_probe_logp,
+    generic_hint="z = (u - mu) / log_std.exp(); gauss = -0.5 * z**2 - log_std - 0.5 * log(2 pi); "
+                 "return (gauss - 2 * (log(2) - u - softplus(-2 * u))).sum(-1)"))
 
 
 def check_squashed_log_prob(student_fn) -> CheckResult:
     """Grade `squashed_log_prob(u, mu, log_std) -> logp (B,)` (all inputs (B, act_dim) tensors):
     its value and its gradient on u, mu and log_std."""
-    return run_check("check_squashed_log_prob", _probe_logp(student_fn), _probe_logp(soft.squashed_log_prob),
-                     _logp_cases(), [Mistake(m.name, _probe_logp(m.fn), m.hint) for m in LOGP_MISTAKES],
-                     arg_names=LOGP_NAMES,
-                     generic_hint="z = (u - mu) / log_std.exp(); gauss = -0.5 * z**2 - log_std - 0.5 * log(2 pi); "
-                                  "return (gauss - 2 * (log(2) - u - softplus(-2 * u))).sum(-1)")
+    return SQUASHED_LOG_PROB.run(student_fn)
 
 
 TARGET_NAMES = ("rew", "next_q1", "next_q2", "next_logp", "terminated")
@@ -119,26 +120,26 @@ TARGET_MISTAKES = [
 ]
 
 
-def _target_cases() -> list[Case]:
-    hand = [
+def _random_transitions(rng):
+    n = int(rng.integers(2, 20))
+    return Case((rng.normal(0, 1, n), rng.normal(0, 5, n), rng.normal(0, 5, n), rng.normal(-1, 1, n),
+                 rng.random(n) < 0.3), label="random batch")
+
+
+SOFT_Q_TARGET = register(Exercise(
+    "check_soft_q_target", "soft_q_target", soft.soft_q_target,
+    hand=(
         Case((np.array([1.0, 1.0, 0.5]), np.array([10.0, 4.0, 2.0]), np.array([8.0, 6.0, 3.0]),
               np.array([-1.0, 0.5, 0.0]), np.array([False, False, True])),
              label="min picks each critic once; the last transition terminated"),
-    ]
-
-    def make(rng):
-        n = int(rng.integers(2, 20))
-        return Case((rng.normal(0, 1, n), rng.normal(0, 5, n), rng.normal(0, 5, n), rng.normal(-1, 1, n),
-                     rng.random(n) < 0.3), label="random batch")
-
-    return hand + random_cases(make, 15, seed=62)
+    ),
+    make=_random_transitions, n_random=15, seed=62, mistakes=TARGET_MISTAKES, arg_names=TARGET_NAMES,
+    wrap=_probe_target,
+    generic_hint="with torch.no_grad(): return rew + gamma * (1 - terminated.float()) * "
+                 "(torch.minimum(next_q1, next_q2) - alpha * next_logp)"))
 
 
 def check_soft_q_target(student_fn) -> CheckResult:
     """Grade `soft_q_target(rew, next_q1, next_q2, next_logp, terminated, gamma, alpha) -> (B,)` at gamma = 0.99,
     alpha = 0.2: its value, and that it carries no gradient."""
-    return run_check("check_soft_q_target", _probe_target(student_fn), _probe_target(soft.soft_q_target),
-                     _target_cases(), [Mistake(m.name, _probe_target(m.fn), m.hint) for m in TARGET_MISTAKES],
-                     arg_names=TARGET_NAMES,
-                     generic_hint="with torch.no_grad(): return rew + gamma * (1 - terminated.float()) * "
-                                  "(torch.minimum(next_q1, next_q2) - alpha * next_logp)")
+    return SOFT_Q_TARGET.run(student_fn)

@@ -1,2 +1,3 @@
-"""Tools built on the whole package: `bench` (steps and seconds to solve, over seeds) and `exercisegen`
-(student notebooks from the solutions). Run them as `python -m pgcourse bench ...` / `python -m pgcourse exercisegen`."""
+"""Tools built on the whole package: `start` (a student's own copy of the course in work/), `grade` (the
+instructor's sandboxed grader of submitted exercise notebooks), `exercisegen` (student notebooks from the
+solutions) and `bench` (steps and seconds to solve, over seeds). Run them as `python -m pgcourse COMMAND ...`."""
