@@ -1,0 +1,165 @@
+"""Benchmark: lesson 7's whole RLHF pipeline for one seed, as one JSON line.
+
+    python -m pgcourse.lm.bench --seeds 0 1 2        (one JSON line per seed, then a summary line)
+
+Stages, in the lesson's order and with its settings: SFT -> preference pairs -> reward model -> PPO sweep over
+beta -> KL-optimal frontier -> DPO -> GRPO with and without its KL term. The line holds per-stage seconds and,
+per method and beta, gold start/peak/final, proxy final, KL final and the grammatical fraction, plus every
+claim the lesson asserts (`claims`), so a claim can be checked over many seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from pgcourse.lm import language as lang
+from pgcourse.lm.dpo import DPOConfig, train_dpo
+from pgcourse.lm.evaluate import EvalSet, kl_optimal_frontier
+from pgcourse.lm.gpt import SFTConfig, sample, train_sft
+from pgcourse.lm.reward import RMConfig, make_pairs, train_reward_model
+from pgcourse.lm.rl import GRPOConfig, PPOLMConfig, train_grpo, train_ppo_lm
+
+__all__ = ["BETAS", "GRPO_KL", "DPO_BETA", "FRONTIER_BETAS", "stage_seeds", "sft_grammatical", "run_rlhf_benchmark",
+           "claims", "main"]
+
+BETAS = (0.0, 0.5, 1.0, 3.0)          # the PPO sweep
+GRPO_KL = (0.0, 0.5)                  # GRPO's k3 coefficient
+DPO_BETA = 1.0
+FRONTIER_BETAS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+N_EVAL, N_FRONTIER = 128, 256
+
+
+def stage_seeds(seed: int) -> dict[str, int]:
+    """The seed of each stage's random stream (the lesson uses the same)."""
+    return {"pairs_train": 1000 + seed, "pairs_val": 2000 + seed, "eval": 3000 + seed, "sft_samples": 4000 + seed,
+            "frontier": 5000 + seed}
+
+
+@torch.no_grad()
+def sft_grammatical(model, n: int, seed: int) -> float:
+    """Fraction of n unconditional samples that the grammar can produce (strict: grammar_logprob > -inf)."""
+    tokens, _ = sample(model, [[lang.BOS]] * n, generator=torch.Generator().manual_seed(seed))
+    return float(np.mean([np.isfinite(lang.grammar_logprob(t.tolist())) for t in tokens]))
+
+
+def run_rlhf_benchmark(seed: int) -> dict:
+    """The whole pipeline for `seed` (one torch thread); a JSON-able dict (see the module docstring)."""
+    torch.set_num_threads(1)
+    seeds = stage_seeds(seed)
+    out: dict = {"bench": "rlhf", "seed": seed, "seconds": {}}
+    sec = out["seconds"]
+    t0 = time.perf_counter()
+
+    sft, sft_hist = train_sft(SFTConfig(seed=seed))
+    sec["sft"] = sft_hist.seconds
+    out["sft"] = {"val_ce": sft_hist.val_ce, "entropy": sft_hist.entropy, "gap": sft_hist.val_ce - sft_hist.entropy,
+                  "grammatical": sft_grammatical(sft, 1000, seeds["sft_samples"])}
+
+    t = time.perf_counter()
+    train_pairs = make_pairs(sft, 3000, seeds["pairs_train"])
+    val_pairs = make_pairs(sft, 1000, seeds["pairs_val"])
+    sec["pairs"] = time.perf_counter() - t
+    rm, rm_hist = train_reward_model(train_pairs, val_pairs, sft, RMConfig(seed=seed))
+    sec["rm"] = rm_hist.seconds
+    w = rm.weights()
+    out["rm"] = {"n_pairs": len(train_pairs), "acc_gold": rm_hist.acc_gold, "acc_labels": rm_hist.acc_labels,
+                 "bayes": rm_hist.bayes_accuracy, "min_w_positive": min(w[lang.VOCAB[i]] for i in lang.POSITIVE),
+                 "max_w_negative": max(w[lang.VOCAB[i]] for i in lang.NEGATIVE), "w_very": w["very"]}
+
+    evalset = EvalSet.make(N_EVAL, seeds["eval"])
+    t = time.perf_counter()
+    out["ppo"] = {}
+    for beta in BETAS:
+        _, h = train_ppo_lm(PPOLMConfig(seed=seed, beta=beta), sft, rm, evalset)
+        out["ppo"][str(beta)] = h.summary()
+    sec["ppo_sweep"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    ref_eval = kl_optimal_frontier(sft, rm, evalset, FRONTIER_BETAS, N_FRONTIER, seeds["frontier"])
+    out["frontier"] = {k: [float(x) for x in v] for k, v in ref_eval.items()}
+    sec["frontier"] = time.perf_counter() - t
+
+    _, h = train_dpo(DPOConfig(seed=seed, beta=DPO_BETA), sft, train_pairs, val_pairs, rm, evalset)
+    out["dpo"] = {str(DPO_BETA): {**h.summary(), **{f"val_{k}": v for k, v in h.extra["val"].items()}}}
+    sec["dpo"] = h.seconds
+
+    t = time.perf_counter()
+    out["grpo"] = {}
+    for coef in GRPO_KL:
+        _, h = train_grpo(GRPOConfig(seed=seed, kl_coef=coef), sft, rm, evalset)
+        out["grpo"][str(coef)] = h.summary()
+    sec["grpo"] = time.perf_counter() - t
+    sec["total"] = time.perf_counter() - t0
+    out["seconds"] = {k: round(v, 2) for k, v in sec.items()}
+    out["claims"] = claims(out)
+    return out
+
+
+def claims(r: dict) -> dict[str, bool]:
+    """Each claim the lesson asserts: name -> whether it holds in this run."""
+    ppo, dpo, grpo = r["ppo"], r["dpo"][str(DPO_BETA)], r["grpo"]
+    p0, p1, p3 = ppo["0.0"], ppo["1.0"], ppo["3.0"]
+    f = r["frontier"]
+    kl_star_1 = f["kl"][f["beta"].index(1.0)]
+    kls = [ppo[str(b)]["kl_final"] for b in BETAS]
+    best = max(BETAS, key=lambda b: ppo[str(b)]["gold_peak"])
+    gain = lambda s: s["gold_final"] - s["gold_start"]  # noqa: E731
+    c = {
+        "sft_gap<=0.03": r["sft"]["gap"] <= 0.03,
+        "sft_grammatical>=0.9": r["sft"]["grammatical"] >= 0.9,
+        "rm_acc_gold>=0.93": r["rm"]["acc_gold"] >= 0.93,
+        "rm_|acc_labels-bayes|<=0.05": abs(r["rm"]["acc_labels"] - r["rm"]["bayes"]) <= 0.05,
+        "rm_w_pos>=0.5_w_neg<=-0.5": r["rm"]["min_w_positive"] >= 0.5 and r["rm"]["max_w_negative"] <= -0.5,
+        "ppo0_proxy_rise>=6": p0["proxy_final"] - p0["proxy_start"] >= 6,
+        "ppo0_gold_drop<=-2": gain(p0) <= -2,
+        "ppo0_gold_rises_first>=0.08": p0["gold_peak"] - p0["gold_start"] >= 0.08,
+        "ppo0_grammatical<=0.1": p0["grammatical_final"] <= 0.1,
+        "ppo1_gold_gain>=0.25": gain(p1) >= 0.25,
+        "ppo1_kl<=1.5": p1["kl_final"] <= 1.5,
+        "ppo1_grammatical>=0.9": p1["grammatical_final"] >= 0.9,
+        "ppo3_kl<=0.1": p3["kl_final"] <= 0.1,
+        "ppo3_0<gain<ppo1_gain": 0 < gain(p3) < gain(p1),
+        "ppo_kl_decreasing_in_beta": all(a > b for a, b in zip(kls, kls[1:])),
+        "kl_at_best_gold_in[0.2,3]": 0.2 <= ppo[str(best)]["kl_at_gold_peak"] <= 3,
+        "|kl_ppo1-kl*1|<=0.5": abs(p1["kl_final"] - kl_star_1) <= 0.5,
+        "dpo_val_margin>=0.25": dpo["val_margin"] >= 0.25,
+        "dpo_val_acc_gold>=0.92": dpo["val_acc_gold"] >= 0.92,
+        "dpo_logratios_chosen<0_rejected<chosen": dpo["val_logratio_chosen"] < 0
+        and dpo["val_logratio_rejected"] < dpo["val_logratio_chosen"],
+        "dpo_gold_gain>=0.25": gain(dpo) >= 0.25,
+        "dpo_kl<=1.5": dpo["kl_final"] <= 1.5,
+        "dpo_grammatical>=0.9": dpo["grammatical_final"] >= 0.9,
+        "|gold_dpo-gold_ppo1|<=0.25": abs(dpo["gold_final"] - p1["gold_final"]) <= 0.25,
+        "grpo0_gold_drop<=-5": gain(grpo["0.0"]) <= -5,
+        "grpo0_proxy>=12": grpo["0.0"]["proxy_final"] >= 12,
+        "grpo0.5_gold_gain>=0.2": gain(grpo["0.5"]) >= 0.2,
+        "grpo0.5_kl<=4": grpo["0.5"]["kl_final"] <= 4,
+        "grpo0.5_grammatical>=0.7": grpo["0.5"]["grammatical_final"] >= 0.7,
+    }
+    return {k: bool(v) for k, v in c.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", "--seed", type=int, nargs="+", default=[0], help="one pipeline per seed")
+    args = ap.parse_args(argv)
+    failed: dict[str, list[int]] = {}
+    for seed in args.seeds:
+        r = run_rlhf_benchmark(seed)
+        print(json.dumps(r), flush=True)
+        for k, ok in r["claims"].items():
+            if not ok:
+                failed.setdefault(k, []).append(seed)
+    if len(args.seeds) > 1:
+        print(json.dumps({"summary": True, "seeds": args.seeds, "claims_failed": failed}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
