@@ -64,7 +64,7 @@ def kl_penalised_rewards(score: torch.Tensor, logp: torch.Tensor, logp_ref: torc
     with torch.no_grad():
         rew = torch.where(mask, -beta * (logp - logp_ref), torch.zeros_like(logp))
         last = mask.shape[1] - 1 - mask.flip(1).to(torch.int64).argmax(dim=1)   # last True of each row
-        rew[torch.arange(len(score)), last] += score
+        rew[torch.arange(len(score)), last] += score.to(rew.dtype)
     return rew
 
 

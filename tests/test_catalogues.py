@@ -8,7 +8,8 @@ import pytest
 
 from catalogue import assert_caught, case_ids
 
-LESSONS = [importlib.import_module(f"test_checks_lesson{n:02d}") for n in range(1, 7)]
+LESSONS = [importlib.import_module(f"test_checks_lesson{n:02d}") for n in range(1, 7)] + [
+    importlib.import_module("test_checks_rlhf")]
 CASES = [case for lesson in LESSONS for case in lesson.CASES]
 REFERENCES = [ref for lesson in LESSONS for ref in lesson.REFERENCES]
 

@@ -68,8 +68,7 @@ def full_sentences(tokens: torch.Tensor, gen: torch.Tensor, prompts: Sequence[Se
 def evaluate(policy: GPT, ref: GPT, rm, evalset: EvalSet) -> dict:
     """Sample one completion per held-out prompt with the fixed uniforms; return the means of METRICS
     (gold, proxy, kl, grammatical, repeats, length = generated tokens) and 'samples' (n_show texts)."""
-    tokens, gen = sample(policy, evalset.prompts, evalset.uniforms)
-    _, lp, _ = token_logprobs(policy, tokens, full=True)
+    tokens, gen, _, lp, _ = sample(policy, evalset.prompts, evalset.uniforms, scores=True)
     _, lp_ref, _ = token_logprobs(ref, tokens, full=True)
     kl = sequence_kl(lp, lp_ref, gen[:, 1:])
     parts = [lang.gold_parts(s) for s in full_sentences(tokens, gen, evalset.prompts)]
@@ -105,7 +104,7 @@ class History:
 
     def log(self, **values: float) -> None:
         for k, v in values.items():
-            self.train.setdefault(k, []).append(float(v))
+            self.train.setdefault(k, []).append(float(v.detach()) if isinstance(v, torch.Tensor) else float(v))
 
     def curve(self, key: str) -> np.ndarray:
         return np.asarray(self.evals[key])

@@ -156,11 +156,13 @@ def _prompt_tensor(prompts: Sequence[Sequence[int]], max_len: int):
 
 @torch.no_grad()
 def sample(model: GPT, prompts: Sequence[Sequence[int]], uniforms: torch.Tensor | None = None,
-           generator: torch.Generator | None = None):
+           generator: torch.Generator | None = None, scores: bool = False):
     """Complete each prompt until <eos> or MAX_LEN tokens. Returns (tokens (B, L), gen (B, L) bool), cut to the
     longest sequence; gen is True on sampled tokens (<eos> included), False on prompt and padding.
 
     uniforms (B, max_len) in [0, 1): the draws, one per position (inverse CDF); default: torch.rand with `generator`.
+    scores=True also returns what `token_logprobs(model, tokens, full=True)` would, from the sampling pass itself:
+    (tokens, gen, logp (B, L-1), logprobs (B, L-1, V), hidden (B, L-1, d)).
     """
     L = model.cfg.max_len
     toks, plen = _prompt_tensor(prompts, L)
@@ -173,7 +175,8 @@ def sample(model: GPT, prompts: Sequence[Sequence[int]], uniforms: torch.Tensor 
     done = torch.zeros(B, dtype=torch.bool)
     start = int(plen.min())
     cache = model.new_cache(B)
-    logits = model.step(toks[:, :start], cache, 0)          # prefill the part every prompt still has
+    hidden = [model.hidden(toks[:, :start], cache, 0)]        # prefill the part every prompt still has
+    logits = model.head(hidden[-1][:, -1])
     end = L
     for t in range(start, L):
         forced = t < plen
@@ -187,8 +190,14 @@ def sample(model: GPT, prompts: Sequence[Sequence[int]], uniforms: torch.Tensor 
         if bool(done.all()) or t == L - 1:
             end = t + 1
             break
-        logits = model.step(tok[:, None], cache, t)
-    return toks[:, :end], gen[:, :end]
+        hidden.append(model.hidden(tok[:, None], cache, t))
+        logits = model.head(hidden[-1][:, -1])
+    toks, gen = toks[:, :end], gen[:, :end]
+    if not scores:
+        return toks, gen
+    h = torch.cat(hidden, dim=1)
+    logprobs = torch.log_softmax(model.head(h), dim=-1)
+    return toks, gen, logprobs.gather(-1, toks[:, 1:, None]).squeeze(-1), logprobs, h
 
 
 def cross_entropy(model: GPT, tokens: torch.Tensor) -> float:

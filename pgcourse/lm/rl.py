@@ -54,9 +54,9 @@ class Rollout:
 
 @torch.no_grad()
 def collect(policy: GPT, ref: GPT, rm, prompts: Sequence[Sequence[int]], generator: torch.Generator) -> Rollout:
-    """Sample one completion per prompt from `policy` and score it (one forward pass of each model)."""
-    tokens, gen = sample(policy, prompts, generator=generator)
-    logp, lp, hidden = token_logprobs(policy, tokens, full=True)
+    """Sample one completion per prompt from `policy` and score it (the sampling pass gives the policy's
+    log-probs and hidden states; one forward pass of the reference gives its log-probs)."""
+    tokens, gen, logp, lp, hidden = sample(policy, prompts, generator=generator, scores=True)
     logp_ref, lp_ref, _ = token_logprobs(ref, tokens, full=True)
     mask = gen[:, 1:]
     return Rollout([list(p) for p in prompts], tokens, gen, mask, logp, logp_ref, hidden,
