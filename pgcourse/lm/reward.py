@@ -118,7 +118,7 @@ class BowRewardModel(nn.Module):
 
     def weights(self) -> dict[str, float]:
         """{word: weight} for the 34 words."""
-        return {lang.VOCAB[i]: float(self.w[i]) for i in range(lang.V) if WORDS[i]}
+        return {lang.VOCAB[i]: float(self.w[i].detach()) for i in range(lang.V) if WORDS[i]}
 
 
 @dataclass
