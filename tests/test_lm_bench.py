@@ -18,7 +18,7 @@ def _fake(seed=0, ppo1_kl=0.7):
             "frontier": {"beta": list(bench.FRONTIER_BETAS), "kl": [0.6] * len(bench.FRONTIER_BETAS)},
             "dpo": {"1.0": {**s(0.0, 0.5, 0.45, 0.9, 0.5, 0.99), "val_margin": 0.4, "val_acc_gold": 0.96,
                             "val_logratio_chosen": -0.2, "val_logratio_rejected": -0.6}},
-            "grpo": {"0.0": s(0.0, 0.5, -10, 20, 45, 0.0), "0.5": s(0.0, 0.6, 0.5, 1.5, 1.5, 0.9)}}
+            "grpo": {"0.0": s(0.0, 0.5, -10, 20, 45, 0.0), "1.0": s(0.0, 0.6, 0.5, 1.5, 1.5, 0.9)}}
 
 
 def test_claims_hold_on_a_good_run_and_fail_on_a_bad_one():

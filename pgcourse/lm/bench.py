@@ -29,7 +29,7 @@ __all__ = ["BETAS", "GRPO_KL", "DPO_BETA", "FRONTIER_BETAS", "stage_seeds", "sft
            "claims", "main"]
 
 BETAS = (0.0, 0.5, 1.0, 3.0)          # the PPO sweep
-GRPO_KL = (0.0, 0.5)                  # GRPO's k3 coefficient
+GRPO_KL = (0.0, 1.0)                  # GRPO's k3 coefficient
 DPO_BETA = 1.0
 FRONTIER_BETAS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 N_EVAL, N_FRONTIER = 128, 128
@@ -62,7 +62,8 @@ def run_rlhf_benchmark(seed: int) -> dict:
     t, c = time.perf_counter(), time.process_time()
     sft, sft_hist = train_sft(SFTConfig(seed=seed))
     lap("sft", t, c)
-    out["sft"] = {"val_ce": sft_hist.val_ce, "entropy": sft_hist.entropy, "gap": sft_hist.val_ce - sft_hist.entropy,
+    out["sft"] = {"val_ce": sft_hist.val_ce, "entropy": sft_hist.entropy, "val_entropy": sft_hist.val_entropy,
+                  "gap": sft_hist.gap,
                   "grammatical": sft_grammatical(sft, 1000, seeds["sft_samples"])}
 
     t, c = time.perf_counter(), time.process_time()
@@ -145,9 +146,9 @@ def claims(r: dict) -> dict[str, bool]:
         "|gold_dpo-gold_ppo1|<=0.25": abs(dpo["gold_final"] - p1["gold_final"]) <= 0.25,
         "grpo0_gold_drop<=-5": gain(grpo["0.0"]) <= -5,
         "grpo0_proxy>=12": grpo["0.0"]["proxy_final"] >= 12,
-        "grpo0.5_gold_gain>=0.2": gain(grpo["0.5"]) >= 0.2,
-        "grpo0.5_kl<=4": grpo["0.5"]["kl_final"] <= 4,
-        "grpo0.5_grammatical>=0.7": grpo["0.5"]["grammatical_final"] >= 0.7,
+        "grpo1_gold_gain>=0.2": gain(grpo["1.0"]) >= 0.2,
+        "grpo1_kl<=4": grpo["1.0"]["kl_final"] <= 4,
+        "grpo1_grammatical>=0.7": grpo["1.0"]["grammatical_final"] >= 0.7,
     }
     return {k: bool(v) for k, v in c.items()}
 

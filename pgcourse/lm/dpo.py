@@ -91,8 +91,10 @@ def implicit_rewards(policy: GPT, ref: GPT, t: PairTensors, beta: float) -> dict
     return {"chosen": (beta * (pol_c - ref_c)).double().numpy(), "rejected": (beta * (pol_r - ref_r)).double().numpy()}
 
 
-def train_dpo(cfg: DPOConfig, sft: GPT, train: Pairs, val: Pairs, rm, evalset: EvalSet) -> tuple[GPT, History]:
-    """DPO from the SFT model. History.train per step: loss, margin (beta * log-ratio chosen - rejected),
+def train_dpo(cfg: DPOConfig, sft: GPT, train: Pairs, val: Pairs, rm, evalset: EvalSet,
+              loss_fn=dpo_loss) -> tuple[GPT, History]:
+    """DPO from the SFT model (loss_fn(logp_c, logp_r, ref_c, ref_r, beta): the DPO loss; an exercise's answer can
+    be passed in). History.train per step: loss, margin (beta * log-ratio chosen - rejected),
     chosen and rejected log-ratios; History.extra['val']: margin, accuracies and log-ratios on `val` at the end."""
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -110,7 +112,7 @@ def train_dpo(cfg: DPOConfig, sft: GPT, train: Pairs, val: Pairs, rm, evalset: E
             L = int(lens[idx].max())                                # cut the batch to its longest sentence
             logp_c = completion_logprobs(policy, t.chosen[idx, :L], t.mask_chosen[idx, :L - 1])
             logp_r = completion_logprobs(policy, t.rejected[idx, :L], t.mask_rejected[idx, :L - 1])
-            loss = dpo_loss(logp_c, logp_r, ref_c[idx], ref_r[idx], cfg.beta)
+            loss = loss_fn(logp_c, logp_r, ref_c[idx], ref_r[idx], cfg.beta)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)

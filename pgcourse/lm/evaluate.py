@@ -47,7 +47,7 @@ class EvalSet:
 def sequence_kl(logprobs: torch.Tensor, logprobs_ref: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Exact KL(pi || pi_ref) of each position's next-token distribution, summed over the masked positions.
     logprobs, logprobs_ref (B, T, V), mask (B, T) bool -> (B,)."""
-    per_pos = (logprobs.exp() * (logprobs - logprobs_ref)).sum(-1)
+    per_pos = (logprobs.exp() * (logprobs - logprobs_ref)).sum(-1).clamp(min=0.0)   # >= 0 (float rounding aside)
     return (per_pos * mask).sum(-1)
 
 

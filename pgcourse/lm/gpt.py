@@ -238,8 +238,15 @@ class SFTHistory:
     loss: list[float]              # training cross-entropy per step (nats/token)
     val_ce: float                  # validation cross-entropy at the end
     entropy: float                 # the language's exact entropy per token
+    val_entropy: float             # the validation sentences' own exact -log P per token (their sample entropy)
     seconds: float
     config: dict
+
+    @property
+    def gap(self) -> float:
+        """val_ce - val_entropy: the KL(language || model) per token, estimated on the validation sentences
+        (the same sentences on both sides, so their sampling noise cancels)."""
+        return self.val_ce - self.val_entropy
 
 
 def lr_factor(step: int, steps: int, warmup: float, final_lr: float) -> float:
@@ -257,7 +264,9 @@ def train_sft(cfg: SFTConfig | None = None) -> tuple[GPT, SFTHistory]:
     start = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     data, lens = lang.pad_batch(lang.sample_sentences(cfg.n_sentences, rng), lang.MAX_LEN)
-    val, _ = lang.pad_batch(lang.sample_sentences(cfg.n_val, rng))
+    val_sents = lang.sample_sentences(cfg.n_val, rng)
+    val_entropy = -sum(lang.grammar_logprob(s) for s in val_sents) / sum(len(s) - 1 for s in val_sents)
+    val, _ = lang.pad_batch(val_sents)
     data, lens, val = torch.from_numpy(data), torch.from_numpy(lens), torch.from_numpy(val)
     torch.manual_seed(cfg.seed)
     model = GPT(cfg.model)
@@ -280,6 +289,6 @@ def train_sft(cfg: SFTConfig | None = None) -> tuple[GPT, SFTHistory]:
         opt.step()
         losses.append(loss.item())
     model.eval()
-    hist = SFTHistory(losses, cross_entropy(model, val), lang.exact_entropy()["per_token"],
+    hist = SFTHistory(losses, cross_entropy(model, val), lang.exact_entropy()["per_token"], val_entropy,
                       time.perf_counter() - start, asdict(cfg))
     return model, hist

@@ -175,9 +175,10 @@ def accuracies(rm: BowRewardModel, pairs: Pairs) -> tuple[float, float]:
     return float(hit[untied].mean()), float(hit_label.mean())
 
 
-def train_reward_model(train: Pairs, val: Pairs, sft: GPT, cfg: RMConfig | None = None):
+def train_reward_model(train: Pairs, val: Pairs, sft: GPT, cfg: RMConfig | None = None, loss_fn=bradley_terry_loss):
     """Fit the bag-of-words reward model by Bradley-Terry on `train`; returns (rm, history). Scores are then
-    normalised to mean 0, std 1 on cfg.n_norm completions of `sft`, so beta means the same in every seed."""
+    normalised to mean 0, std 1 on cfg.n_norm completions of `sft`, so beta means the same in every seed.
+    loss_fn(r_chosen, r_rejected) -> scalar: the Bradley-Terry loss (an exercise's answer can be passed in)."""
     cfg = cfg or RMConfig()
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -194,7 +195,7 @@ def train_reward_model(train: Pairs, val: Pairs, sft: GPT, cfg: RMConfig | None 
     step = 0
     for _ in range(cfg.epochs):
         for idx in torch.from_numpy(rng.permutation(n)).split(cfg.batch_size):
-            loss = bradley_terry_loss(c_chosen[idx] @ rm.w, c_rejected[idx] @ rm.w) + cfg.l2 * (rm.w ** 2).sum()
+            loss = loss_fn(c_chosen[idx] @ rm.w, c_rejected[idx] @ rm.w) + cfg.l2 * (rm.w ** 2).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
