@@ -13,7 +13,8 @@ def _fake(seed=0, ppo1_kl=0.7):
                                                         kl_at_gold_peak=klp, grammatical_final=gram, seconds=1.0)
     return {"seed": seed, "sft": {"gap": 0.015, "grammatical": 0.95},
             "rm": {"acc_gold": 0.96, "acc_labels": 0.64, "bayes": 0.65, "min_w_positive": 1.0, "max_w_negative": -0.9},
-            "ppo": {"0.0": s(0.0, 0.3, -9, 18, 45, 0.0), "0.5": s(0.0, 0.3, -4, 10, 15, 0.3),
+            "hacked_sample": {"proxy": 20.0, "gold": -9.0, "repeats": 10},
+            "ppo": {"0.0": {**s(0.0, 0.3, -9, 18, 45, 0.0), "approx_kl_median": 1e-3}, "0.5": s(0.0, 0.3, -4, 10, 15, 0.3),
                     "1.0": s(0.0, 0.5, 0.5, 1.0, ppo1_kl, 0.98), "3.0": s(0.0, 0.15, 0.1, 0.2, 0.04, 1.0)},
             "frontier": {"beta": list(bench.FRONTIER_BETAS), "kl": [0.6] * len(bench.FRONTIER_BETAS)},
             "dpo": {"1.0": {**s(0.0, 0.5, 0.45, 0.9, 0.5, 0.99), "val_margin": 0.4, "val_acc_gold": 0.96,
