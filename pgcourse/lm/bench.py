@@ -83,7 +83,8 @@ def run_rlhf_benchmark(seed: int) -> dict:
     out["ppo"] = {}
     for beta in BETAS:
         policy, h = train_ppo_lm(PPOLMConfig(seed=seed, beta=beta), sft, rm, evalset)
-        out["ppo"][str(beta)] = {**h.summary(), "approx_kl_median": float(np.median(h.train["approx_kl"]))}
+        out["ppo"][str(beta)] = {**h.summary(), "approx_kl_median": float(np.median(h.train["approx_kl"])),
+                                 "curve_kl": h.evals["kl"], "curve_gold": h.evals["gold"]}
         if beta == 0:                                      # the lesson reads one hacked sample
             tokens, gen = sample(policy, evalset.prompts[:1], evalset.uniforms[:1])
             sentence = tokens[0][: int(gen[0].nonzero().max()) + 1].tolist()
@@ -152,6 +153,8 @@ def claims(r: dict) -> dict[str, bool]:
         "dpo_kl<=1.5": dpo["kl_final"] <= 1.5,
         "dpo_grammatical>=0.9": dpo["grammatical_final"] >= 0.9,
         "|gold_dpo-gold_ppo1|<=0.25": abs(dpo["gold_final"] - p1["gold_final"]) <= 0.25,
+        "|gold_dpo-gold_ppo1_at_matched_kl|<=0.25": abs(dpo["gold_final"] - p1["curve_gold"][int(np.argmin(
+            np.abs(np.array(p1["curve_kl"]) - dpo["kl_final"])))]) <= 0.25,
         "grpo0_gold_drop<=-5": gain(grpo["0.0"]) <= -5,
         "grpo0_proxy>=12": grpo["0.0"]["proxy_final"] >= 12,
         "grpo1_gold_gain>=0.2": gain(grpo["1.0"]) >= 0.2,
