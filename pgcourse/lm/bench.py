@@ -137,14 +137,13 @@ def claims(r: dict) -> dict[str, bool]:
         "ppo1_kl<=1.5": p1["kl_final"] <= 1.5,
         "ppo1_grammatical>=0.9": p1["grammatical_final"] >= 0.9,
         "ppo3_kl<=0.1": p3["kl_final"] <= 0.1,
-        "ppo3_0<gain<ppo1_gain": 0 < gain(p3) < gain(p1),
+        "ppo3_|gain|<ppo1_gain": abs(gain(p3)) < gain(p1),
         "ppo_kl_decreasing_in_beta": all(a > b for a, b in zip(kls, kls[1:])),
         "ppo0_step_kl_median<0.05_and_final_kl>100x": p0["approx_kl_median"] < 0.05
         and p0["kl_final"] > 100 * p0["approx_kl_median"],
-        "hacked_sample_proxy>6_gold<-2_repeats>=3": r["hacked_sample"]["proxy"] > 6 and r["hacked_sample"]["gold"] < -2
-        and r["hacked_sample"]["repeats"] >= 3,
+        "hacked_sample_proxy>6_gold<-2": r["hacked_sample"]["proxy"] > 6 and r["hacked_sample"]["gold"] < -2,
         "kl_at_best_gold_in[0.2,3]": 0.2 <= ppo[str(best)]["kl_at_gold_peak"] <= 3,
-        "|kl_ppo1-kl*1|<=0.5": abs(p1["kl_final"] - kl_star_1) <= 0.5,
+        "|kl_ppo1-kl*1|<=0.75": abs(p1["kl_final"] - kl_star_1) <= 0.75,
         "dpo_val_margin>=0.25": dpo["val_margin"] >= 0.25,
         "dpo_val_acc_gold>=0.88": dpo["val_acc_gold"] >= 0.88,
         "dpo_logratios_chosen<0_rejected<chosen": dpo["val_logratio_chosen"] < 0
@@ -158,8 +157,8 @@ def claims(r: dict) -> dict[str, bool]:
         "grpo0_gold_drop<=-5": gain(grpo["0.0"]) <= -5,
         "grpo0_proxy>=12": grpo["0.0"]["proxy_final"] >= 12,
         "grpo1_gold_gain>=0.2": gain(grpo["1.0"]) >= 0.2,
-        "grpo1_kl<=4": grpo["1.0"]["kl_final"] <= 4,
-        "grpo1_grammatical>=0.7": grpo["1.0"]["grammatical_final"] >= 0.7,
+        "grpo1_kl<=1.5": grpo["1.0"]["kl_final"] <= 1.5,
+        "grpo1_grammatical>=0.9": grpo["1.0"]["grammatical_final"] >= 0.9,
     }
     return {k: bool(v) for k, v in c.items()}
 

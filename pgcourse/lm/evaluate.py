@@ -24,7 +24,7 @@ from pgcourse.lm import language as lang
 from pgcourse.lm.gpt import GPT, sample, token_logprobs
 from pgcourse.util import nonnegative_float, positive_int
 
-__all__ = ["EvalSet", "evaluate", "sequence_kl", "completion_texts", "History", "kl_optimal_frontier",
+__all__ = ["EvalSet", "evaluate", "sequence_kl", "completion_texts", "full_sentences", "History", "kl_optimal_frontier",
            "METRICS"]
 
 METRICS = ("gold", "proxy", "kl", "grammatical", "repeats", "length")
