@@ -32,7 +32,7 @@ BETAS = (0.0, 0.5, 1.0, 3.0)          # the PPO sweep
 GRPO_KL = (0.0, 1.0)                  # GRPO's k3 coefficient
 DPO_BETA = 1.0
 FRONTIER_BETAS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
-N_EVAL, N_FRONTIER = 128, 128
+N_EVAL, N_FRONTIER = 256, 128
 
 
 def stage_seeds(seed: int) -> dict[str, int]:
