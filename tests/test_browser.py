@@ -4,7 +4,8 @@ Starts JupyterLab, opens the notebook in headless Chromium (Debian's
 /usr/bin/chromium driven by playwright-python), runs all cells from the Run
 menu, checks no cell failed, then moves a widget's slider (lesson 1: "G
 (return)" of the distribution-update widget; lesson 6: "log10 alpha" of the
-temperature widget) and checks its matplotlib PNG is redrawn.
+temperature widget; lesson 7: "beta" of the beta-sweep widget) and checks its
+matplotlib PNG is redrawn.
 
     pytest -m browser tests/test_browser.py -p no:nbval -s
 
@@ -31,6 +32,7 @@ import browser_support as bs  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 LESSON_1 = REPO / "notebooks" / "01_log_derivative_trick.ipynb"
 LESSON_6 = REPO / "notebooks" / "06_sac.ipynb"
+LESSON_7 = REPO / "notebooks" / "07_rlhf.ipynb"
 SLIDER_LABEL = "G (return)"  # the default: lesson 1's widget and the stand-in notebook
 PNG_PREFIX = "data:image/png;base64,"
 RUN_ALL_TIMEOUT = 180  # s; a lesson must run in 90 s, leave room on busy CI
@@ -283,6 +285,12 @@ def check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts,
 @pytest.mark.parametrize("notebook, slider_label", _notebook_params())
 def test_lesson_widget_in_jupyterlab(notebook, slider_label, browser, tmp_path, artifacts):
     check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts, slider_label=slider_label)
+
+
+def test_rlhf_beta_widget_in_jupyterlab(browser, tmp_path, artifacts):
+    """Lesson 7: Run All trains the whole RLHF pipeline in the browser's kernel; then the 'beta' slider of the
+    beta-sweep widget (a SelectionSlider) is moved and its figure must be redrawn."""
+    check_widget_in_jupyterlab(LESSON_7, browser, tmp_path, artifacts, slider_label="beta")
 
 
 def test_demo_notebook_harness(browser, tmp_path, artifacts):

@@ -8,8 +8,8 @@ import pytest
 
 from catalogue import assert_caught, case_ids
 
-# the check modules of pgcourse/checks/, in lesson order (lessons 1-6)
-TOPICS = ["logderiv", "reinforce", "baselines", "actor_critic", "ppo", "sac"]
+# the check modules of pgcourse/checks/, in lesson order (lessons 1-7)
+TOPICS = ["logderiv", "reinforce", "baselines", "actor_critic", "ppo", "sac", "rlhf"]
 LESSONS = [importlib.import_module(f"test_checks_{topic}") for topic in TOPICS]
 CASES = [case for lesson in LESSONS for case in lesson.CASES]
 REFERENCES = [ref for lesson in LESSONS for ref in lesson.REFERENCES]

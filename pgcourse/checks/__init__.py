@@ -14,6 +14,12 @@ from pgcourse.checks.baselines import check_baseline_loss, check_gradient_varian
 from pgcourse.checks.actor_critic import check_a2c_loss, check_gae
 from pgcourse.checks.ppo import check_approx_kl, check_ppo_clip_loss
 from pgcourse.checks.sac import check_soft_q_target, check_squashed_log_prob
+from pgcourse.checks.rlhf import (
+    check_bradley_terry_loss,
+    check_dpo_loss,
+    check_grpo_advantages,
+    check_kl_penalised_rewards,
+)
 
 __all__ = [
     "Case", "CheckResult", "Mistake", "run_check", "use_if_passed", "Exercise", "EXERCISES", "register",
@@ -22,4 +28,5 @@ __all__ = [
     "check_baseline_loss", "check_gradient_variance", "check_optimal_baseline",
     "check_gae", "check_a2c_loss", "check_ppo_clip_loss", "check_approx_kl",
     "check_squashed_log_prob", "check_soft_q_target",
+    "check_bradley_terry_loss", "check_kl_penalised_rewards", "check_dpo_loss", "check_grpo_advantages",
 ]
