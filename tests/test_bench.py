@@ -117,13 +117,13 @@ def test_command_line_errors(capsys):
     with pytest.raises(SystemExit):
         main(["ppo", "--seeds", "x"])
     assert main([]) == 2 and "ppo" in capsys.readouterr().out  # no algorithm: the list, and an error status
-    assert main(["--list"]) == 0 and set(capsys.readouterr().out.split()) == set(ALGOS)
+    assert main(["--list"]) == 0 and set(capsys.readouterr().out.split()) == set(ALGOS) | {"rlhf"}
 
 
 def test_python_m_pgcourse_bench_lists_all_algorithms():
     out = subprocess.run([sys.executable, "-m", "pgcourse", "bench", "--list"], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout.split()
-    assert set(out) == set(ALGOS)
+    assert set(out) == set(ALGOS) | {"rlhf"}
 
 
 def test_pgcourse_command_dispatch(capsys):
@@ -134,3 +134,12 @@ def test_pgcourse_command_dispatch(capsys):
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"pgcourse": "pgcourse.__main__:main"}  # the console script
 
+
+
+def test_bench_rlhf_is_lesson_7s_pipeline(monkeypatch):
+    from pgcourse.lm import bench as rlhf_bench
+
+    seen = []
+    monkeypatch.setattr(rlhf_bench, "main", lambda argv: seen.append(argv) or 0)
+    assert main(["rlhf", "--seeds", "0-2", "5"]) == 0
+    assert seen == [["--seeds", "0", "1", "2", "5"]]

@@ -2,6 +2,7 @@
 
     python -m pgcourse bench ppo --seeds 0-31       (a JSON line per seed, then a summary line)
     python -m pgcourse bench reinforce --seeds 0 3 7
+    python -m pgcourse bench rlhf --seeds 0-9      (lesson 7's whole pipeline, pgcourse.lm.bench)
     python -m pgcourse bench --list
 
 A run trains with the algorithm's default config until its stop rule holds (`pgcourse.algos.common`):
@@ -169,8 +170,21 @@ def parse_seeds(items: list[str]) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["rlhf"]:  # lesson 7's whole pipeline: its own benchmark, one JSON line per seed
+        from pgcourse.lm import bench as rlhf_bench
+
+        rest = argv[1:]
+        if "--seeds" in rest or "--seed" in rest:
+            flag = "--seeds" if "--seeds" in rest else "--seed"
+            i = rest.index(flag)
+            j = i + 1
+            while j < len(rest) and not rest[j].startswith("--"):
+                j += 1
+            rest = rest[:i + 1] + [str(x) for x in parse_seeds(rest[i + 1:j])] + rest[j:]
+        return rlhf_bench.main(rest)
     parser = argparse.ArgumentParser(prog="python -m pgcourse bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("algo", nargs="?", help=f"one of: {', '.join(sorted(ALGOS))}")
+    parser.add_argument("algo", nargs="?", help=f"one of: {', '.join(sorted(ALGOS))}, or rlhf (lesson 7's pipeline)")
     parser.add_argument("--seeds", "--seed", nargs="+", default=["0"],
                         help="seeds: ints, lists and ranges (0-31); with several, a last line summarises them")
     parser.add_argument("--threshold", type=float, default=None,
@@ -178,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the registered algorithms")
     args = parser.parse_args(argv)
     if args.list or args.algo is None:
-        print("\n".join(sorted(ALGOS)))
+        print("\n".join(sorted(ALGOS) + ["rlhf"]))
         return 0 if args.list else 2
     if args.algo not in ALGOS:
         parser.error(f"unknown algo {args.algo!r}; choose one of {', '.join(sorted(ALGOS))}")
