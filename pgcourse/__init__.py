@@ -13,7 +13,7 @@ in this list (tests/test_architecture.py enforces it, and that no private name c
    laboratories   `labs/`: exact small problems a lesson measures on: `tabular` (L2-3, L5), `gae_lab` (L4),
                   `trust_region` (L5)
    language models `lm/`: lesson 7's toy language, tiny GPT, reward model, KL-penalised PPO, GRPO, DPO
-4. on top         `widgets` (interactive figures), `checks/` (graded exercises, each declared once as an
+4. on top         `widgets`, `rlhf_widgets` (interactive figures), `checks/` (graded exercises, each declared once as an
                   `Exercise`), `tools/` (`start`, `grade` with its `sandbox`, `exercisegen`, `bench`;
                   run as `python -m pgcourse COMMAND ...`)
 """
