@@ -117,3 +117,12 @@ def test_bubblewrap_is_there_when_ci_requires_it():
     if os.environ.get("PGCOURSE_REQUIRE_BWRAP") and BWRAP is None:
         pytest.fail("PGCOURSE_REQUIRE_BWRAP is set but bwrap is missing or cannot create namespaces here "
                     "(apt-get install bubblewrap; in a container, allow user namespaces)")
+
+
+def test_an_install_under_tmp_is_bound_after_the_empty_tmp():
+    """A checkout or venv that lives under /tmp (as a CI clone may) must be mounted on top of the sandbox's
+    empty /tmp, not hidden by it: the tmpfs comes before every Python path's bind."""
+    argv = sandbox.bwrap_argv("bwrap", Path("/tmp/some-work-dir"))
+    tmpfs = argv.index("--tmpfs")
+    binds = [i for i, a in enumerate(argv) if a == "--ro-bind" and argv[i + 1] in sandbox.python_paths()]
+    assert binds and all(i > tmpfs for i in binds)

@@ -211,10 +211,11 @@ def bwrap_argv(bwrap: str, workdir: Path) -> list[str]:
     for p in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives",
               "/etc/fonts", "/etc/mime.types"):
         argv += ["--ro-bind-try", p, p]
+    # /tmp first: a Python or a checkout that lives under /tmp is bound on top of the empty /tmp, not hidden by it
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for p in python_paths():
         argv += ["--ro-bind", p, p]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(workdir), SANDBOX_DIR,
-             "--chdir", SANDBOX_DIR]
+    argv += ["--bind", str(workdir), SANDBOX_DIR, "--chdir", SANDBOX_DIR]
     return argv
 
 
