@@ -19,7 +19,7 @@ from pgcourse.tools import grade, sandbox
 from pgcourse.tools.exercisegen import make_exercise, render, set_exercise_source
 
 ROOT = Path(__file__).resolve().parents[1]
-L1, L2 = "01_log_derivative_trick", "02_reinforce"
+L1, L2, L7 = "01_log_derivative_trick", "02_reinforce", "07_rlhf"
 TIMEOUT = 6.0        # seconds per sandboxed run: short, so the looping submissions end fast
 HAVE_BWRAP = sandbox.find_bwrap() is not None
 
@@ -269,6 +269,26 @@ def test_loss_exercises_are_probed_in_the_sandbox(tmp_path):
     assert rows[("leak", "reinforce_loss")]["mistake"] == "gradient leaks through the returns"
     assert rows[("leak", "reward_to_go")]["mistake"] == "no discount"
     assert rows[("leak", "reward_to_go_episodes")]["status"] == "passed"
+
+
+def test_lesson_7_is_graded(tmp_path):
+    """Lesson 7's four exercises are declared like the others: a solved notebook gets its 4 points, and a
+    Bradley-Terry loss with the pair order flipped and GRPO advantages without the std guard are named."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "ok.ipynb").write_text(render(notebook(L7)))
+    (subs / "two_wrong.ipynb").write_text(render(notebook(L7, cells={
+        "bradley_terry_loss": "def bradley_terry_loss(r_chosen, r_rejected):\n"
+                              "    return F.softplus(r_chosen - r_rejected).mean()",
+        "grpo_advantages": "def grpo_advantages(rew, eps=1e-4):\n"
+                           "    return (rew - rew.mean(1, keepdim=True)) / rew.std(1, keepdim=True)"})))
+    assert grade.main([str(subs), "--out", str(tmp_path / "out"), "--timeout", "60", "--seed", "7", "--json"]) == 0
+    rows = {(r["student"], r["exercise"]): r for r in csv.DictReader(open(tmp_path / "out" / "grades.csv"))}
+    four = ("bradley_terry_loss", "kl_penalised_rewards", "dpo_loss", "grpo_advantages")
+    assert all(rows[("ok", e)]["status"] == "passed" and rows[("ok", e)]["points"] == "1" for e in four)
+    assert rows[("two_wrong", "bradley_terry_loss")]["mistake"] == "pair order flipped"
+    assert rows[("two_wrong", "grpo_advantages")]["mistake"] == "no std guard"
+    assert all(rows[("two_wrong", e)]["status"] == "passed" for e in ("kl_penalised_rewards", "dpo_loss"))
 
 
 def test_json_lines_and_the_summary(tmp_path, capsys):

@@ -96,8 +96,8 @@ def test_short_ppo_and_grpo_runs():
 def test_configs_validate():
     with pytest.raises(ValueError, match="beta"):
         PPOLMConfig(beta=-1)
-    with pytest.raises(ValueError, match="lam"):
-        PPOLMConfig(lam=1.5)
+    with pytest.raises(ValueError, match="gae_lambda"):
+        PPOLMConfig(gae_lambda=1.5)
     with pytest.raises(ValueError, match="group_size"):
         GRPOConfig(group_size=1)
     with pytest.raises(ValueError, match="kl_coef"):

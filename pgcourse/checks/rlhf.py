@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from pgcourse import rlhf
-from pgcourse.checks.core import Case, CheckResult, Mistake, compare, random_cases, run_check
+from pgcourse.checks.core import Case, CheckResult, Exercise, Mistake, compare, register
 from pgcourse.checks.probes import probed
 
 
@@ -60,26 +60,27 @@ BT_MISTAKES = [
 ]
 
 
-def _bt_cases() -> list[Case]:
-    hand = [
-        Case((np.array([1.0]), np.array([0.0])), label="one pair, margin 1: softplus(-1) = 0.3133"),
-        Case((np.array([2.0, 0.0, -1.0]), np.array([0.0, 0.0, 1.0])), label="a right, a tied and a wrong pair"),
-        Case((np.array([30.0, 0.0]), np.array([0.0, 800.0])), label="large margins: +30 and -800"),
-    ]
+BT_HAND = (
+    Case((np.array([1.0]), np.array([0.0])), label="one pair, margin 1: softplus(-1) = 0.3133"),
+    Case((np.array([2.0, 0.0, -1.0]), np.array([0.0, 0.0, 1.0])), label="a right, a tied and a wrong pair"),
+    Case((np.array([30.0, 0.0]), np.array([0.0, 800.0])), label="large margins: +30 and -800"),
+)
 
-    def make(rng):
-        b = int(rng.integers(2, 12))
-        return Case((rng.normal(0, 2, b), rng.normal(0, 2, b)), label="random batch")
 
-    return hand + random_cases(make, 12, seed=71)
+def _random_bt(rng):
+    b = int(rng.integers(2, 12))
+    return Case((rng.normal(0, 2, b), rng.normal(0, 2, b)), label="random batch")
+
+
+BRADLEY_TERRY_LOSS = register(Exercise(
+    "check_bradley_terry_loss", "bradley_terry_loss", rlhf.bradley_terry_loss, hand=BT_HAND, make=_random_bt,
+    n_random=12, seed=71, mistakes=BT_MISTAKES, arg_names=BT_NAMES, wrap=_probe_bt, compare=_compare,
+    generic_hint="return -F.logsigmoid(r_chosen - r_rejected).mean()"))
 
 
 def check_bradley_terry_loss(student_fn) -> CheckResult:
     """Grade `bradley_terry_loss(r_chosen, r_rejected) -> scalar` (inputs (B,) tensors): value and gradients."""
-    return run_check("check_bradley_terry_loss", _probe_bt(student_fn), _probe_bt(rlhf.bradley_terry_loss),
-                     _bt_cases(), [Mistake(m.name, _probe_bt(m.fn), m.hint) for m in BT_MISTAKES],
-                     arg_names=BT_NAMES, compare_fn=_compare,
-                     generic_hint="return -F.logsigmoid(r_chosen - r_rejected).mean()")
+    return BRADLEY_TERRY_LOSS.run(student_fn)
 
 
 # ----------------------------------------------------------------------------- per-token KL-penalised reward
@@ -154,40 +155,40 @@ KL_MISTAKES = [
 ]
 
 
-def _kl_cases() -> list[Case]:
-    junk = -9.0  # values at prompt and padding positions, which must not matter
-    m1 = np.array([[False, True, True, True], [False, True, True, False]])
-    lp1 = np.array([[junk, -1.0, -0.5, -2.0], [junk, -0.2, -1.5, junk]])
-    lr1 = np.array([[-3.0, -1.5, -0.5, -1.0], [-4.0, -0.7, -1.0, -5.0]])
-    hand = [
-        Case((np.array([2.0, -1.0]), lp1, lr1, m1, 0.5),
-             label="beta = 0.5; the second response is one token shorter (padding after it)"),
-        Case((np.array([1.0, 3.0]), lp1, lr1, m1, 0.0), label="beta = 0: only the score, at the last token"),
-    ]
+_JUNK = -9.0  # values at prompt and padding positions, which must not matter
+_M1 = np.array([[False, True, True, True], [False, True, True, False]])
+_LP1 = np.array([[_JUNK, -1.0, -0.5, -2.0], [_JUNK, -0.2, -1.5, _JUNK]])
+_LR1 = np.array([[-3.0, -1.5, -0.5, -1.0], [-4.0, -0.7, -1.0, -5.0]])
+KL_HAND = (
+    Case((np.array([2.0, -1.0]), _LP1, _LR1, _M1, 0.5),
+         label="beta = 0.5; the second response is one token shorter (padding after it)"),
+    Case((np.array([1.0, 3.0]), _LP1, _LR1, _M1, 0.0), label="beta = 0: only the score, at the last token"),
+)
 
-    def make(rng):
-        b, t = int(rng.integers(1, 6)), int(rng.integers(3, 10))
-        mask = np.zeros((b, t), bool)
-        for i in range(b):
-            start = int(rng.integers(1, t - 1))
-            stop = int(rng.integers(start + 1, t + 1))
-            mask[i, start:stop] = True
-        lp = np.where(mask, -rng.exponential(1.0, (b, t)), junk)
-        lr = -rng.exponential(1.0, (b, t))
-        return Case((rng.normal(0, 1, b), lp, lr, mask, float(rng.choice([0.1, 0.5, 1.0, 2.0]))),
-                    label="random batch")
 
-    return hand + random_cases(make, 12, seed=72)
+def _random_kl(rng):
+    b, t = int(rng.integers(1, 6)), int(rng.integers(3, 10))
+    mask = np.zeros((b, t), bool)
+    for i in range(b):
+        start = int(rng.integers(1, t - 1))
+        stop = int(rng.integers(start + 1, t + 1))
+        mask[i, start:stop] = True
+    lp = np.where(mask, -rng.exponential(1.0, (b, t)), _JUNK)
+    lr = -rng.exponential(1.0, (b, t))
+    return Case((rng.normal(0, 1, b), lp, lr, mask, float(rng.choice([0.1, 0.5, 1.0, 2.0]))), label="random batch")
+
+
+KL_PENALISED_REWARDS = register(Exercise(
+    "check_kl_penalised_rewards", "kl_penalised_rewards", rlhf.kl_penalised_rewards, hand=KL_HAND, make=_random_kl,
+    n_random=12, seed=72, mistakes=KL_MISTAKES, arg_names=KL_NAMES, wrap=_probe_kl, compare=_compare,
+    generic_hint="with torch.no_grad(): rew = torch.where(mask, -beta * (logp - logp_ref), 0.0); "
+                 "then add score[b] at the last True column of mask in each row b"))
 
 
 def check_kl_penalised_rewards(student_fn) -> CheckResult:
     """Grade `kl_penalised_rewards(score, logp, logp_ref, mask, beta) -> (B, T)`: its values, and that they
     carry no gradient."""
-    return run_check("check_kl_penalised_rewards", _probe_kl(student_fn), _probe_kl(rlhf.kl_penalised_rewards),
-                     _kl_cases(), [Mistake(m.name, _probe_kl(m.fn), m.hint) for m in KL_MISTAKES],
-                     arg_names=KL_NAMES, compare_fn=_compare,
-                     generic_hint="with torch.no_grad(): rew = torch.where(mask, -beta * (logp - logp_ref), 0.0); "
-                                  "then add score[b] at the last True column of mask in each row b")
+    return KL_PENALISED_REWARDS.run(student_fn)
 
 
 # ----------------------------------------------------------------------------- DPO
@@ -237,33 +238,34 @@ DPO_MISTAKES = [
 ]
 
 
-def _dpo_cases() -> list[Case]:
-    hand = [
-        Case((np.array([-1.0]), np.array([-2.0]), np.array([-1.5]), np.array([-1.5]), 1.0),
-             label="log-ratios +0.5 and -0.5, beta = 1: softplus(-1) = 0.3133"),
-        Case((np.array([-3.0, -2.0]), np.array([-1.0, -2.5]), np.array([-2.0, -2.0]), np.array([-2.0, -3.0]), 0.1),
-             label="two pairs, beta = 0.1"),
-        Case((np.array([-4.0, -6.0, -2.0]), np.array([-5.0, -3.0, -2.0]), np.array([-5.0, -5.0, -1.0]),
-              np.array([-4.0, -4.0, -3.0]), 2.0), label="three pairs, beta = 2"),
-    ]
+DPO_HAND = (
+    Case((np.array([-1.0]), np.array([-2.0]), np.array([-1.5]), np.array([-1.5]), 1.0),
+         label="log-ratios +0.5 and -0.5, beta = 1: softplus(-1) = 0.3133"),
+    Case((np.array([-3.0, -2.0]), np.array([-1.0, -2.5]), np.array([-2.0, -2.0]), np.array([-2.0, -3.0]), 0.1),
+         label="two pairs, beta = 0.1"),
+    Case((np.array([-4.0, -6.0, -2.0]), np.array([-5.0, -3.0, -2.0]), np.array([-5.0, -5.0, -1.0]),
+          np.array([-4.0, -4.0, -3.0]), 2.0), label="three pairs, beta = 2"),
+)
 
-    def make(rng):
-        b = int(rng.integers(2, 10))
-        ref_c, ref_r = -rng.exponential(5.0, b), -rng.exponential(5.0, b)
-        return Case((ref_c + rng.normal(0, 1, b), ref_r + rng.normal(0, 1, b), ref_c, ref_r,
-                     float(rng.choice([0.1, 0.5, 1.0, 3.0]))), label="random batch")
 
-    return hand + random_cases(make, 12, seed=73)
+def _random_dpo(rng):
+    b = int(rng.integers(2, 10))
+    ref_c, ref_r = -rng.exponential(5.0, b), -rng.exponential(5.0, b)
+    return Case((ref_c + rng.normal(0, 1, b), ref_r + rng.normal(0, 1, b), ref_c, ref_r,
+                 float(rng.choice([0.1, 0.5, 1.0, 3.0]))), label="random batch")
+
+
+DPO_LOSS = register(Exercise(
+    "check_dpo_loss", "dpo_loss", rlhf.dpo_loss, hand=DPO_HAND, make=_random_dpo, n_random=12, seed=73,
+    mistakes=DPO_MISTAKES, arg_names=DPO_NAMES, wrap=_probe_dpo, compare=_compare,
+    generic_hint="margin = (logp_chosen - ref_chosen) - (logp_rejected - ref_rejected); "
+                 "return -F.logsigmoid(beta * margin).mean()"))
 
 
 def check_dpo_loss(student_fn) -> CheckResult:
     """Grade `dpo_loss(logp_chosen, logp_rejected, ref_chosen, ref_rejected, beta) -> scalar` (inputs (B,)):
     its value and its gradients on the policy's log-probs."""
-    return run_check("check_dpo_loss", _probe_dpo(student_fn), _probe_dpo(rlhf.dpo_loss), _dpo_cases(),
-                     [Mistake(m.name, _probe_dpo(m.fn), m.hint) for m in DPO_MISTAKES], arg_names=DPO_NAMES,
-                     compare_fn=_compare,
-                     generic_hint="margin = (logp_chosen - ref_chosen) - (logp_rejected - ref_rejected); "
-                                  "return -F.logsigmoid(beta * margin).mean()")
+    return DPO_LOSS.run(student_fn)
 
 
 # ----------------------------------------------------------------------------- GRPO
@@ -300,24 +302,25 @@ GRPO_MISTAKES = [
 ]
 
 
-def _grpo_cases() -> list[Case]:
-    hand = [
-        Case((np.array([[1.0, 0.0, 0.0, 1.0], [3.0, 3.0, 3.0, 3.0]]), 1e-4),
-             label="the second prompt's four completions score the same"),
-        Case((np.array([[0.0, 1.0, 2.0], [10.0, 20.0, 30.0]]), 0.5), label="two groups of different scale, eps = 0.5"),
-    ]
+GRPO_HAND = (
+    Case((np.array([[1.0, 0.0, 0.0, 1.0], [3.0, 3.0, 3.0, 3.0]]), 1e-4),
+         label="the second prompt's four completions score the same"),
+    Case((np.array([[0.0, 1.0, 2.0], [10.0, 20.0, 30.0]]), 0.5), label="two groups of different scale, eps = 0.5"),
+)
 
-    def make(rng):
-        p, g = int(rng.integers(1, 5)), int(rng.integers(2, 9))
-        rew = rng.normal(rng.normal(0, 3, (p, 1)), rng.uniform(0.2, 3, (p, 1)), (p, g))
-        return Case((rew, float(rng.choice([1e-4, 1e-2, 0.5]))), label="random groups")
 
-    return hand + random_cases(make, 12, seed=74)
+def _random_grpo(rng):
+    p, g = int(rng.integers(2, 5)), int(rng.integers(2, 9))
+    rew = rng.normal(rng.normal(0, 3, (p, 1)), rng.uniform(0.2, 3, (p, 1)), (p, g))
+    return Case((rew, float(rng.choice([1e-4, 1e-2, 0.5]))), label="random groups")
+
+
+GRPO_ADVANTAGES = register(Exercise(
+    "check_grpo_advantages", "grpo_advantages", rlhf.grpo_advantages, hand=GRPO_HAND, make=_random_grpo,
+    n_random=12, seed=74, mistakes=GRPO_MISTAKES, arg_names=GRPO_NAMES, wrap=_value_grpo, compare=_compare,
+    generic_hint="return (rew - rew.mean(dim=1, keepdim=True)) / (rew.std(dim=1, keepdim=True) + eps)"))
 
 
 def check_grpo_advantages(student_fn) -> CheckResult:
     """Grade `grpo_advantages(rew, eps) -> (P, G)`, rew a (P, G) tensor of rewards (a row per prompt)."""
-    return run_check("check_grpo_advantages", _value_grpo(student_fn), _value_grpo(rlhf.grpo_advantages),
-                     _grpo_cases(), [Mistake(m.name, _value_grpo(m.fn), m.hint) for m in GRPO_MISTAKES],
-                     arg_names=GRPO_NAMES, compare_fn=_compare,
-                     generic_hint="return (rew - rew.mean(dim=1, keepdim=True)) / (rew.std(dim=1, keepdim=True) + eps)")
+    return GRPO_ADVANTAGES.run(student_fn)

@@ -117,24 +117,24 @@ class PPOLMConfig:
     batch_size: int = 64           # prompts (one completion each) per iteration
     epochs: int = 2                # full-batch updates per batch
     lr: float = 2e-4               # Adam, policy
-    value_lr: float = 3e-3         # Adam, value head
+    critic_lr: float = 3e-3        # Adam, value head
     adam_eps: float = 1e-5
     clip_eps: float = 0.2
     vf_coef: float = 0.5
     gamma: float = 1.0
-    lam: float = 0.95
+    gae_lambda: float = 0.95
     max_grad_norm: float = 1.0
-    eval_every: int = 5
+    eval_every: int = 3
 
     def __post_init__(self):
         _check_common(self)
         nonnegative_float(self.beta, "beta")
         positive_int(self.batch_size, "batch_size")
         positive_int(self.epochs, "epochs")
-        positive_float(self.value_lr, "value_lr")
+        positive_float(self.critic_lr, "critic_lr")
         nonnegative_float(self.vf_coef, "vf_coef")
         unit_interval(self.gamma, "gamma")
-        unit_interval(self.lam, "lam", "0 = one-step TD, 1 = Monte Carlo")
+        unit_interval(self.gae_lambda, "gae_lambda", "0 = one-step TD, 1 = Monte Carlo")
 
 
 def train_ppo_lm(cfg: PPOLMConfig, sft: GPT, rm, evalset: EvalSet,
@@ -147,7 +147,7 @@ def train_ppo_lm(cfg: PPOLMConfig, sft: GPT, rm, evalset: EvalSet,
     policy, ref = trainable_copy(sft), frozen_copy(sft)
     critic = ValueHead(sft.cfg.d_model)
     opt = torch.optim.Adam([{"params": list(policy.parameters()), "lr": cfg.lr},
-                            {"params": list(critic.parameters()), "lr": cfg.value_lr}], eps=cfg.adam_eps)
+                            {"params": list(critic.parameters()), "lr": cfg.critic_lr}], eps=cfg.adam_eps)
     hist = History("ppo", asdict(cfg))
     for it in range(cfg.iterations + 1):
         if it % cfg.eval_every == 0 or it == cfg.iterations:
@@ -158,7 +158,7 @@ def train_ppo_lm(cfg: PPOLMConfig, sft: GPT, rm, evalset: EvalSet,
         rew = reward_fn(ro.score, ro.logp, ro.logp_ref, ro.mask, cfg.beta)                      # 2. per-token reward
         with torch.no_grad():
             val = critic(ro.hidden, ro.prefix_rm)
-        adv, ret = lm_gae(rew, val, ro.mask, cfg.gamma, cfg.lam)                                # 3. GAE
+        adv, ret = lm_gae(rew, val, ro.mask, cfg.gamma, cfg.gae_lambda)                                # 3. GAE
         m = ro.mask
         adv_m = (adv[m] - adv[m].mean()) / (adv[m].std() + 1e-8)                                # whitened
         for _ in range(cfg.epochs):                                                             # 4. clipped updates
