@@ -30,3 +30,17 @@ def test_mistake_fails_with_its_hint(check, wrong, mistake, hint_word, capsys):
                          ids=lambda c: c.__name__)
 def test_each_check_catalogues_at_least_three_mistakes(check):
     assert sum(case[0] is check for case in CASES) >= 3
+
+
+def test_every_catalogued_mistake_is_diagnosed_as_itself():
+    """No two mistakes of a check give the same outputs on all its cases (else the second's hint is never
+    shown), and each fails: run as the student's function, each catalogued mistake gets its own name."""
+    from pgcourse.checks.core import EXERCISES
+
+    wrong = []
+    for name, ex in EXERCISES.items():
+        for m in ex.mistakes:
+            r = ex.run(m.fn, verbose=False)
+            if r.passed or r.mistake != m.name:
+                wrong.append(f"{name}: {m.name!r} -> {r.status}, diagnosed as {r.mistake!r}")
+    assert len(EXERCISES) >= 19 and not wrong, "\n".join(wrong)

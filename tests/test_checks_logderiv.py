@@ -35,7 +35,23 @@ def score_only_chosen(theta, a):
     return g
 
 
+def score_pi_not_subtracted(theta, a):
+    return np.eye(len(theta))[a]
+
+
+def score_returned_pi(theta, a):
+    return _pi(theta)
+
+
+def score_naive_softmax(theta, a):
+    z = np.exp(np.asarray(theta, float))
+    return np.eye(len(theta))[a] - z / z.sum()
+
+
 SCORE_MISTAKES = [
+    (score_pi_not_subtracted, "pi not subtracted", "subtract pi"),
+    (score_returned_pi, "returned pi", "pi = softmax(theta) itself"),
+    (score_naive_softmax, "softmax overflows", "max(theta)"),
     (score_sign_flipped, "sign flipped", "sign"),
     (score_grad_pi, "grad pi instead of grad log pi", "grad pi"),
     (score_unnormalised, "softmax not normalised", "normalised"),

@@ -15,14 +15,13 @@ BASELINE_LOSS_MISTAKES = [
     Mistake("baseline added", lambda logp, ret, val: -(logp * (ret + val).detach()).mean(),
             "subtract the baseline: the advantage is ret - val, how much better than expected the step went"),
     Mistake("wrong sign", lambda logp, ret, val: (logp * (ret - val).detach()).mean(),
-            "wrong sign: the loss is MINUS logp * (ret - val), so that minimising it ascends J"),
+            "wrong sign (or the advantage reversed, val - ret, which is the same loss): the loss is "
+            "MINUS logp * (ret - val), so that minimising it ascends J and pushes better-than-expected steps up"),
     Mistake("value not detached", lambda logp, ret, val: -(logp * (ret.detach() - val)).mean(),
             "detach the advantage: the policy loss must not push gradients into the value network "
             "(the critic learns from its own loss)"),
     Mistake("baseline ignored", lambda logp, ret, val: -(logp * ret.detach()).mean(),
             "you did not use the baseline: weight logp by ret - val"),
-    Mistake("reversed advantage", lambda logp, ret, val: -(logp * (val - ret).detach()).mean(),
-            "the advantage is ret - val, not val - ret: better-than-expected steps must be pushed up"),
 ]
 
 

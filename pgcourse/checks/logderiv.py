@@ -9,7 +9,14 @@ from pgcourse.checks.core import Case, CheckResult, Exercise, Mistake, register
 
 
 def _softmax_unnormalised(theta):
-    return np.exp(np.asarray(theta, dtype=float))
+    with np.errstate(over="ignore"):
+        return np.exp(np.asarray(theta, dtype=float))
+
+
+def _naive_softmax(theta):
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = _softmax_unnormalised(theta)
+        return z / z.sum()
 
 
 # --- softmax_score -----------------------------------------------------------------------------
@@ -34,6 +41,14 @@ SOFTMAX_SCORE_MISTAKES = [
             "every logit moves, not only the chosen one: the other components are -pi(b)"),
     Mistake("onehot missing", lambda theta, a: -ref.softmax(theta),
             "you left out the onehot(a) term: grad log pi(a) = onehot(a) - pi"),
+    Mistake("pi not subtracted", lambda theta, a: _onehot(theta, a),
+            "subtract pi = softmax(theta) from onehot(a): the log of the normaliser sum(exp(theta)) depends on "
+            "every logit, and its gradient is pi"),
+    Mistake("returned pi", lambda theta, a: ref.softmax(theta),
+            "that is pi = softmax(theta) itself; the score is its log's gradient, onehot(a) - pi"),
+    Mistake("softmax overflows", lambda theta, a: _onehot(theta, a) - _naive_softmax(theta),
+            "exp(theta) overflows for large logits (exp(800) = inf, and inf / inf = nan): subtract max(theta) "
+            "before exp, which leaves softmax unchanged"),
 ]
 
 
@@ -49,6 +64,8 @@ SOFTMAX_SCORE = register(Exercise(
         Case((np.array([0.0, 0.0]), 1), label="two actions, a=1: (-0.5, 0.5)"),
         Case((np.array([np.log(3.0), 0.0]), 0), label="pi=(0.75, 0.25), a=0: (0.25, -0.25)"),
         Case((np.zeros(4), 2), label="four equal logits, a=2"),
+        Case((np.array([800.0, 0.0, -800.0]), 1),
+             label="large logits (800, 0, -800), a=1: pi = (1, 0, 0), so (-1, 1, 0); a naive exp overflows"),
     ),
     make=_random_logits, n_random=20, seed=1, mistakes=SOFTMAX_SCORE_MISTAKES, arg_names=("theta", "a"),
     generic_hint="d/dtheta_j log softmax(theta)_a = 1[j == a] - pi_j; return an array of shape (K,)"))
@@ -75,9 +92,9 @@ SCORE_ESTIMATE_MISTAKES = [
     Mistake("f left out", lambda th, a, f: ref.score_function_estimate(th, a, np.ones(len(a))),
             "weight each score by its f(a_i): without f you estimate E[grad log pi] = 0"),
     Mistake("grad pi instead of grad log pi", _sf_grad_pi,
-            "use grad log pi(a_i) = onehot(a_i) - pi, not grad pi(a_i) = pi(a_i) * (onehot(a_i) - pi)"),
-    Mistake("f times pi", lambda th, a, f: ref.score_function_estimate(th, a, np.asarray(f) * ref.softmax(th)[a]),
-            "the samples already come from pi: do not weight f(a_i) by pi(a_i) again"),
+            "each term has an extra factor pi(a_i): use grad log pi(a_i) = onehot(a_i) - pi, not "
+            "grad pi(a_i) = pi(a_i) * (onehot(a_i) - pi), and do not weight f(a_i) by pi(a_i): the samples "
+            "already come from pi"),
 ]
 
 
