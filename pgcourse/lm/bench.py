@@ -153,7 +153,7 @@ def claims(r: dict) -> dict[str, bool]:
         "dpo_gold_gain>=0.25": gain(dpo) >= 0.25,
         "dpo_kl<=1.5": dpo["kl_final"] <= 1.5,
         "dpo_grammatical>=0.9": dpo["grammatical_final"] >= 0.9,
-        "|gold_dpo-gold_ppo1|<=0.3": abs(dpo["gold_final"] - p1["gold_final"]) <= 0.3,
+        "|gold_dpo-gold_ppo1|<=0.25": abs(dpo["gold_final"] - p1["gold_final"]) <= 0.25,
         "gold_dpo-gold_ppo_sweep_at_matched_kl>=-0.2": dpo["gold_final"] - sweep_gold[int(np.argmin(
             np.abs(sweep_kl - dpo["kl_final"])))] >= -0.2,
         "grpo0_gold_drop<=-5": gain(grpo["0.0"]) <= -5,
