@@ -180,9 +180,10 @@ def reached_threshold(hist: History, cfg: TrainConfig, env_steps: int, t0: float
     return True
 
 
-def progress_bar(cfg: TrainConfig, total: int, desc: str):
-    """A tqdm bar over `total` (env steps or updates), off when cfg.progress is False."""
-    return tqdm(total=total, disable=not cfg.progress, desc=desc, leave=True)
+def progress_bar(cfg: TrainConfig, total: int, desc: str, unit: str = "step"):
+    """A tqdm bar over `total` `unit`s (env steps, or updates), off when cfg.progress is False."""
+    return tqdm(total=total, disable=not cfg.progress, desc=desc, leave=True, unit=f" {unit}",
+                unit_scale=True)
 
 
 def finish_bar(bar, hist: History) -> None:

@@ -108,7 +108,7 @@ def _train(cfg: ReinforceConfig) -> ReinforceHistory:
         value_net = value_net_for_env(envs, hidden=cfg.hidden)
         v_opt = torch.optim.Adam(value_net.parameters(), lr=cfg.critic_lr)
     hist = ReinforceHistory(config=cfg, policy=policy, value_net=value_net, deterministic_eval=False)
-    bar = progress_bar(cfg, cfg.max_updates, "REINFORCE")
+    bar = progress_bar(cfg, cfg.max_updates, "REINFORCE", unit="update")
     try:
         for _ in range(cfg.max_updates):
             # 1. Act: a batch of complete episodes with the current policy.
