@@ -86,3 +86,8 @@ def test_use_if_passed_says_when_it_falls_back(capsys):
     assert fn is softmax_score and "reference" in capsys.readouterr().out
     r2 = _run(softmax_score)
     assert use_if_passed(softmax_score, r2, None) is softmax_score
+
+
+def test_integer_inputs_are_shown_as_integers():
+    case = Case((np.array([0, 1, 2, 2]), torch.tensor([3, 1]), np.array([0.5, 1.0])))
+    assert case.describe(("actions", "idx", "f")).startswith("actions=[0 1 2 2] (shape (4,)), idx=[3 1] (shape (2,)), f=[0.5 1. ]")

@@ -91,7 +91,11 @@ def _short(x: Any, limit: int = 120) -> str:
         return np.array2string(x, threshold=12, max_line_width=limit).replace("\n", " ") + f" (shape {x.shape})"
     if isinstance(x, (bool, int, np.integer)):
         return repr(int(x)) if not isinstance(x, bool) else repr(x)
+    integer = isinstance(x, np.ndarray) and x.dtype.kind in "iu" or (
+        hasattr(x, "dtype") and hasattr(x, "is_floating_point") and not x.is_floating_point() and not x.is_complex())
     arr = to_numpy(x)
+    if integer and isinstance(arr, np.ndarray):
+        arr = arr.astype(np.int64)  # integer inputs (actions, indices) are shown as integers
     if isinstance(arr, np.ndarray) and arr.ndim == 0:
         return f"{float(arr):.6g}"
     if isinstance(arr, np.ndarray):
