@@ -1,4 +1,4 @@
-"""Graded checks for lesson 4 (actor-critic): GAE, the A2C loss and the one-step TD loss of the probe-environment
+"""Graded checks (lesson 4, actor-critic): GAE, the A2C loss and the one-step TD loss of the probe-environment
 debugging exercise, each declared once as an `Exercise`."""
 
 from __future__ import annotations
