@@ -3,7 +3,10 @@
 import numpy as np
 
 from pgcourse import advantages, losses
-from pgcourse.checks.actor_critic import check_a2c_loss, check_gae
+import torch
+
+from pgcourse.checks.actor_critic import check_a2c_loss, check_gae, check_td_actor_critic_loss
+from pgcourse.labs import probe_envs
 
 
 def _gae_student(rew, val, next_val, terminated, truncated, gamma, lam, variant):
@@ -47,6 +50,30 @@ def a2c_adv_grad(logp, entropy, val, ret, adv):
     return -(logp * adv).mean() + 0.5 * (val - ret.detach()).pow(2).mean() - 0.01 * entropy.mean()
 
 
+def _td_student(logits, val, act, rew, next_val, terminated, gamma, variant):
+    if variant == "boot_term":
+        target = rew + gamma * next_val
+    elif variant == "no_discount":
+        target = rew + (1 - terminated) * next_val
+    else:
+        target = rew + gamma * (1 - terminated) * next_val
+    if variant != "target_grad":
+        target = target.detach()
+    adv = val - target if variant == "reversed" else target - val
+    if variant != "adv_grad":
+        adv = adv.detach()
+    logp = torch.distributions.Categorical(logits=logits).log_prob(act)
+    policy = (logp * adv).mean() if variant == "policy_plus" else -(logp * adv).mean()
+    return policy + 0.5 * torch.nn.functional.mse_loss(val, target)
+
+
+def td(variant):
+    def student_td(logits, val, act, rew, next_val, terminated, gamma):
+        return _td_student(logits, val, act, rew, next_val, terminated, gamma, variant)
+    student_td.__name__ = f"td_{variant}"
+    return student_td
+
+
 CASES = [
     (check_gae, make("no_mask"), "no done masking", "1 - done_t"),
     (check_gae, make("boot_term"), "bootstrapping through terminations", "terminated"),
@@ -56,12 +83,19 @@ CASES = [
     (check_a2c_loss, a2c_target_not_detached, "critic target not detached", "detach the critic's target"),
     (check_a2c_loss, a2c_entropy_sign, "entropy sign", "BONUS"),
     (check_a2c_loss, a2c_adv_grad, "advantage with gradient", "detach the advantage"),
+    (check_td_actor_critic_loss, td("boot_term"), "bootstrapping through terminations", "1 - terminated"),
+    (check_td_actor_critic_loss, td("reversed"), "policy pushed the wrong way", "target - val"),
+    (check_td_actor_critic_loss, td("policy_plus"), "policy pushed the wrong way", "MINUS"),
+    (check_td_actor_critic_loss, td("no_discount"), "no discount", "GAMMA"),
+    (check_td_actor_critic_loss, td("target_grad"), "critic target not detached", "detach the target"),
+    (check_td_actor_critic_loss, td("adv_grad"), "advantage with gradient", "detach the advantage"),
 ]
 
 
 # (check, a correct implementation): each must pass; tests/test_catalogues.py runs these and CASES
 REFERENCES = [
-    (check_gae, advantages.gae), (check_gae, make("correct")), (check_a2c_loss, losses.a2c_loss)]
+    (check_gae, advantages.gae), (check_gae, make("correct")), (check_a2c_loss, losses.a2c_loss),
+    (check_td_actor_critic_loss, probe_envs.td_actor_critic_loss), (check_td_actor_critic_loss, td("correct"))]
 
 
 def test_gae_must_return_a_pair():

@@ -34,3 +34,20 @@ def test_perfect_critic_is_unbiased_at_every_lambda():
 def test_bad_arguments(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         gae_lab.gae_bias_variance(gae_lab.Chain(), **kwargs)
+
+
+def test_nstep_bias_variance_ends_and_trend():
+    chain = gae_lab.Chain()
+    nr = gae_lab.nstep_bias_variance(chain, [1, 4, 64], n_episodes=500, seed=3)
+    ends = gae_lab.gae_bias_variance(chain, [0.0, 1.0], n_episodes=500, seed=3)
+    assert np.isclose(nr["bias2"][0], ends["bias2"][0]) and np.isclose(nr["var"][0], ends["var"][0])
+    assert nr["bias2"][-1] < nr["bias2"][1] < nr["bias2"][0] and nr["var"][0] < nr["var"][1] < nr["var"][-1]
+    assert np.allclose(nr["mse"], nr["bias2"] + nr["var"])
+
+
+def test_nstep_bias_variance_rejects_bad_n():
+    for bad in ([], [0, 1], [1.5]):
+        with pytest.raises(ValueError, match="ns"):
+            gae_lab.nstep_bias_variance(gae_lab.Chain(), bad)
+    with pytest.raises(ValueError, match="critic_error"):
+        gae_lab.nstep_bias_variance(gae_lab.Chain(), [1], critic_error=2.0)

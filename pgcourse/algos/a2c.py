@@ -6,7 +6,8 @@ V(s) learned alongside the actor gives a bootstrapped advantage on fixed-length 
     ro       = collector.collect(agent)                    # n_steps x num_envs steps, not whole episodes
     adv, ret = gae(rew, val, next_val, terminated, truncated, gamma, lam)    # bootstrapped from V
     loss     = a2c_loss(logp, entropy, val, ret, adv)       # policy gradient + critic regression - entropy bonus
-    one gradient step (norm clipped; RMSprop, as in A3C, or Adam)
+    one gradient step (norm clipped; RMSprop, from the A3C paper (Mnih et al., 2016) and OpenAI
+    Baselines' A2C, or Adam)
 
 The loop is `pgcourse.algos.common.train_on_policy`; `a2c_update` is what A2C does with a batch.
 Two switches reproduce the lesson's bugs:
@@ -38,10 +39,10 @@ class A2CConfig(TrainConfig):
     num_envs: int = 32  # sub-envs stepped side by side (one batched forward per step)
     n_steps: int = 8  # steps per sub-env per update: batch = num_envs * n_steps
     total_steps: int = 400_000  # the budget of env steps (transitions); the worst of 32 seeds solves in about 270k
-    gae_lambda: float = 0.95  # 0: one-step TD, 1: Monte Carlo (still bootstrapped at the rollout's end)
+    gae_lambda: float = 0.95  # 0: one-step TD, 1: the return to the rollout's end, bootstrapped from V there
     lr: float = 3e-3
     critic_lr: float | None = None  # learning rate of the critic's own weights (None: lr)
-    optimizer: str = "rmsprop"  # "rmsprop" (as in A3C) or "adam"
+    optimizer: str = "rmsprop"  # "rmsprop" (the A3C paper, Mnih et al. 2016, and OpenAI Baselines' A2C) or "adam"
     anneal_lr: bool = False  # decay every lr linearly to 0 over total_steps
     vf_coef: float = 0.5  # weight of the critic loss
     ent_coef: float = 0.0  # weight of the entropy bonus

@@ -1,4 +1,5 @@
-"""Graded checks for lesson 4 (actor-critic): GAE and the A2C loss, each declared once as an `Exercise`."""
+"""Graded checks (lesson 4, actor-critic): GAE, the A2C loss and the one-step TD loss of the probe-environment
+debugging exercise, each declared once as an `Exercise`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 from pgcourse import advantages, losses
 from pgcourse.checks.core import Case, CheckResult, Exercise, Mistake, compare, register
 from pgcourse.checks.probes import probed
+from pgcourse.labs import probe_envs
 
 # --- gae ------------------------------------------------------------------------------------------
 
@@ -139,3 +141,82 @@ def check_a2c_loss(student_fn) -> CheckResult:
     """Grade `a2c_loss(logp, entropy, val, ret, adv) -> scalar` (vf_coef 0.5, ent_coef 0.01):
     its value and its gradient on every input."""
     return A2C_LOSS.run(student_fn)
+
+
+# --- td_actor_critic_loss (the probe-environment debugging exercise) ------------------------------
+
+TD_NAMES = ("logits", "val", "act", "rew", "next_val", "terminated", "gamma")
+
+
+def _td_ref(logits, val, act, rew, next_val, term, gamma, *, boot_term=False, detach_target=True, discount=True,
+            adv_sign=1.0, detach_adv=True):
+    g = gamma if discount else 1.0
+    target = rew + g * (1.0 if boot_term else 1.0 - term) * next_val
+    if detach_target:
+        target = target.detach()
+    adv = adv_sign * (target - val)
+    if detach_adv:
+        adv = adv.detach()
+    logp = torch.log_softmax(logits, dim=-1).gather(1, act.long().unsqueeze(1)).squeeze(1)
+    return -(logp * adv).mean() + 0.5 * ((val - target) ** 2).mean()
+
+
+TD_MISTAKES = [
+    Mistake("bootstrapping through terminations", lambda *a: _td_ref(*a, boot_term=True),
+            "a terminated step has no future: target = rew + gamma * (1 - terminated) * next_val "
+            "(the constant probe learns V = 1/(1 - gamma) instead of 1)"),
+    Mistake("policy pushed the wrong way", lambda *a: _td_ref(*a, adv_sign=-1.0),
+            "the policy term pushes the wrong way: the advantage is target - val (better than expected is "
+            "positive), not val - target, and the loss is MINUS mean(logp * adv) (the action-dependent probe "
+            "learns to pick the punished action)"),
+    Mistake("no discount", lambda *a: _td_ref(*a, discount=False),
+            "discount the bootstrap: target = rew + GAMMA * (1 - terminated) * next_val "
+            "(the two-step probe learns V(step 0) = 1 instead of gamma)"),
+    Mistake("critic target not detached", lambda *a: _td_ref(*a, detach_target=False),
+            "detach the target: rew + gamma * (1 - terminated) * next_val is data for the value loss, so no "
+            "gradient may reach next_val"),
+    Mistake("advantage with gradient", lambda *a: _td_ref(*a, detach_adv=False),
+            "detach the advantage in the policy term: it is a weight; a gradient through it trains the critic "
+            "from the policy loss"),
+]
+
+
+def _probe_td(fn):
+    """{'loss', 'grad_logits', 'grad_val', 'grad_next_val'} of fn; act is passed as int64, terminated as 0/1."""
+    if not callable(fn):
+        return fn
+
+    def call(logits, val, act, rew, next_val, terminated, gamma):
+        return probed(lambda L, V, A, R, NV, D: fn(L, V, A.long(), R, NV, D, gamma),
+                      TD_NAMES[:6], grad_of=("logits", "val", "next_val"))(
+            logits, val, act, rew, next_val, terminated)
+
+    call.__name__ = getattr(fn, "__name__", "loss")
+    return call
+
+
+def _random_td(rng):
+    b, k = int(rng.integers(2, 12)), int(rng.integers(2, 4))
+    return Case((rng.normal(0, 1, (b, k)), rng.normal(0, 2, b), rng.integers(0, k, b).astype(float),
+                 rng.normal(0, 1, b), rng.normal(0, 2, b), (rng.random(b) < 0.4).astype(float),
+                 float(rng.uniform(0.5, 0.99))), label="random batch")
+
+
+TD_HAND = (
+    Case((np.zeros((2, 2)), np.array([0.5, 0.0]), np.array([1.0, 0.0]), np.array([1.0, 0.0]),
+          np.array([2.0, 1.0]), np.array([1.0, 0.0]), 0.9),
+         label="a terminated step (target 1) and a bootstrapped one (target 0.9)"),
+)
+
+
+TD_LOSS = register(Exercise(
+    "check_td_actor_critic_loss", "td_actor_critic_loss", probe_envs.td_actor_critic_loss, hand=TD_HAND,
+    make=_random_td, n_random=12, seed=43, mistakes=TD_MISTAKES, arg_names=TD_NAMES, wrap=_probe_td,
+    generic_hint="target = (rew + gamma * (1 - terminated) * next_val).detach(); adv = (target - val).detach(); "
+                 "-(logp * adv).mean() + 0.5 * ((val - target)**2).mean()"))
+
+
+def check_td_actor_critic_loss(student_fn) -> CheckResult:
+    """Grade `td_actor_critic_loss(logits, val, act, rew, next_val, terminated, gamma) -> scalar`:
+    its value and its gradients with respect to logits, val and next_val."""
+    return TD_LOSS.run(student_fn)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pgcourse.advantages import gae
+from pgcourse.advantages import gae, nstep_returns
 
 
 @dataclass(frozen=True)
@@ -109,30 +109,62 @@ def gae_bias_variance(chain: Chain, lams, critic_error: float = 1.0, n_episodes:
         raise ValueError(f"lams must be a non-empty 1-D array of values in [0, 1], got {lams}")
     if not 0.0 <= critic_error <= 1.0:
         raise ValueError(f"critic_error must be in [0, 1], got {critic_error}")
-    ex = exact_values(chain)
-    v_hat = (1 - critic_error) * ex["V"] + critic_error * ex["V"].mean()
-    target = ex["Q"] - v_hat[:, None]
-    ro = rollouts(chain, n_episodes, seed)
-    val = v_hat[ro["obs"]]
-    next_val = np.where(ro["next_obs"] >= 0, v_hat[np.maximum(ro["next_obs"], 0)], 0.0)
-    # After an episode ends the columns are padding: mark them terminated so nothing leaks backwards.
-    terminated = ro["terminated"] | ~ro["alive"]
-    truncated = np.zeros_like(terminated)
-    key = (ro["obs"] * 2 + ro["act"])[ro["alive"]]
-    counts = np.bincount(key, minlength=2 * chain.n_states).astype(float)
+    setup = _setup(chain, critic_error, n_episodes, seed)
     bias2, var, mean_adv = [], [], []
     for lam in lams:
-        adv, _ = gae(ro["rew"], val, next_val, terminated, truncated, chain.gamma, lam)
-        err = adv[ro["alive"]] - target.reshape(-1)[key]
-        s1 = np.bincount(key, weights=err, minlength=counts.size)
-        s2 = np.bincount(key, weights=err**2, minlength=counts.size)
-        seen = counts > 1
-        m = np.where(seen, s1 / np.maximum(counts, 1), 0.0)
-        v = np.where(seen, s2 / np.maximum(counts, 1) - m**2, 0.0)
-        w = counts / counts.sum()
-        bias2.append(float((w * m**2).sum()))
-        var.append(float((w * v).sum()))
-        mean_adv.append((m + target.reshape(-1)).reshape(chain.n_states, 2))
+        adv, _ = gae(setup["ro"]["rew"], setup["val"], setup["next_val"], setup["terminated"],
+                     setup["truncated"], chain.gamma, lam)
+        b, v, m = _bias_var(adv, setup)
+        bias2.append(b), var.append(v), mean_adv.append(m)
     bias2, var = np.array(bias2), np.array(var)
     return {"lams": lams, "bias2": bias2, "var": var, "mse": bias2 + var, "mean_adv": np.array(mean_adv),
-            "target": target, "v_hat": v_hat, "V": ex["V"]}
+            "target": setup["target"], "v_hat": setup["v_hat"], "V": setup["V"]}
+
+
+def nstep_bias_variance(chain: Chain, ns, critic_error: float = 1.0, n_episodes: int = 3000,
+                        seed: int = 0) -> dict[str, np.ndarray]:
+    """Bias^2 and variance of the n-step advantage G^(n)_t - V_hat(s_t), per n in `ns`, measured exactly as
+    `gae_bias_variance` measures GAE (same critic, target, episodes). Returns ns, bias2, var, mse (len(ns),)."""
+    ns = np.asarray(ns)
+    if ns.ndim != 1 or ns.size == 0 or ns.min() < 1 or not np.all(ns == np.round(ns)):
+        raise ValueError(f"ns must be a non-empty 1-D array of integers >= 1, got {ns}")
+    setup = _setup(chain, critic_error, n_episodes, seed)
+    bias2, var = [], []
+    for n in ns.astype(int):
+        ret = nstep_returns(setup["ro"]["rew"], setup["next_val"], setup["terminated"], setup["truncated"],
+                            chain.gamma, int(n))
+        b, v, _ = _bias_var(ret - setup["val"], setup)
+        bias2.append(b), var.append(v)
+    bias2, var = np.array(bias2), np.array(var)
+    return {"ns": ns.astype(int), "bias2": bias2, "var": var, "mse": bias2 + var}
+
+
+def _setup(chain: Chain, critic_error: float, n_episodes: int, seed: int) -> dict:
+    """The shrunk critic, its target Q - V_hat, the episodes and the per-visit (s, a) keys."""
+    if not 0.0 <= critic_error <= 1.0:
+        raise ValueError(f"critic_error must be in [0, 1], got {critic_error}")
+    ex = exact_values(chain)
+    v_hat = (1 - critic_error) * ex["V"] + critic_error * ex["V"].mean()
+    ro = rollouts(chain, n_episodes, seed)
+    # After an episode ends the columns are padding: mark them terminated so nothing leaks backwards.
+    terminated = ro["terminated"] | ~ro["alive"]
+    key = (ro["obs"] * 2 + ro["act"])[ro["alive"]]
+    return {"ro": ro, "v_hat": v_hat, "V": ex["V"], "target": ex["Q"] - v_hat[:, None],
+            "val": v_hat[ro["obs"]],
+            "next_val": np.where(ro["next_obs"] >= 0, v_hat[np.maximum(ro["next_obs"], 0)], 0.0),
+            "terminated": terminated, "truncated": np.zeros_like(terminated), "key": key,
+            "counts": np.bincount(key, minlength=2 * chain.n_states).astype(float)}
+
+
+def _bias_var(adv: np.ndarray, setup: dict) -> tuple[float, float, np.ndarray]:
+    """Visit-weighted bias^2 and variance of advantages `adv` (T, n) about the target, and the mean
+    estimate per (s, a), (S, 2)."""
+    key, counts, target = setup["key"], setup["counts"], setup["target"]
+    err = adv[setup["ro"]["alive"]] - target.reshape(-1)[key]
+    s1 = np.bincount(key, weights=err, minlength=counts.size)
+    s2 = np.bincount(key, weights=err**2, minlength=counts.size)
+    seen = counts > 1
+    m = np.where(seen, s1 / np.maximum(counts, 1), 0.0)
+    v = np.where(seen, s2 / np.maximum(counts, 1) - m**2, 0.0)
+    w = counts / counts.sum()
+    return float((w * m**2).sum()), float((w * v).sum()), (m + target.reshape(-1)).reshape(target.shape)
