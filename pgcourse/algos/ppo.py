@@ -63,7 +63,8 @@ class PPOConfig(A2CConfig):
 
 def ppo_update(agent: ActorCritic, opt: torch.optim.Optimizer, b: Batch, cfg: PPOConfig) -> dict:
     """PPO's update: n_epochs passes of shuffled minibatch steps on the same batch (A2C: one step).
-    Returns the logged metrics; approx-KL and clip fraction are measured after the update, on the whole batch."""
+    Returns the logged metrics; approx-KL, clip fraction (the share of ratios outside [1 - eps, 1 + eps]) and
+    the largest ratio are measured once, after the update, on the whole batch."""
     B = len(b.obs)
     n_mb = max(1, round(B / cfg.minibatch_size))
     for epoch in range(cfg.n_epochs):
@@ -88,7 +89,8 @@ def ppo_update(agent: ActorCritic, opt: torch.optim.Optimizer, b: Batch, cfg: PP
         logp_new, entropy_new, _ = agent.evaluate_actions(b.obs, b.act)
         return {"loss": loss.item(), "policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
                 "entropy": entropy_new.mean().item(), "approx_kl": approx_kl(logp_new, b.logp_old).item(),
-                "clip_frac": clip_fraction(logp_new, b.logp_old, 0.2 if cfg.clip_eps is None else cfg.clip_eps).item()}
+                "clip_frac": clip_fraction(logp_new, b.logp_old, 0.2 if cfg.clip_eps is None else cfg.clip_eps).item(),
+                "max_ratio": torch.exp(logp_new - b.logp_old).max().item()}
 
 
 def train_ppo(config: PPOConfig | None = None, **overrides) -> ACHistory:
