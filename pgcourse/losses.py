@@ -72,6 +72,8 @@ def ppo_clip_loss(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
     ratio = exp(logp - logp_old) with logp_old and adv treated as data (detached);
     loss = -mean(min(ratio * adv, clip(ratio, 1 - eps, 1 + eps) * adv)).
     The gradient is zero where the clip is active: adv > 0 and ratio > 1+eps, or adv < 0 and ratio < 1-eps.
+    That removes the incentive to move a ratio further; it does not bound the ratio (other samples' steps still
+    move it, and ratios routinely end an update outside the range).
     """
     try:
         clip_eps = float(clip_eps)
@@ -98,7 +100,8 @@ def approx_kl(logp: torch.Tensor, logp_old: torch.Tensor) -> torch.Tensor:
 
 def clip_fraction(logp: torch.Tensor, logp_old: torch.Tensor, clip_eps: float = 0.2) -> torch.Tensor:
     """Fraction of samples whose ratio exp(logp - logp_old) lies outside [1 - clip_eps, 1 + clip_eps]:
-    where PPO's clip has switched the sample's gradient off (or would, for the right sign of adv). No gradient."""
+    where PPO's clip has switched the sample's gradient off (or would, for the right sign of adv). No gradient.
+    Lesson 5's loop and `train_ppo` measure it once per update, after the update, on the whole rollout."""
     _check_pair(logp, logp_old)
     with torch.no_grad():
         return ((torch.exp(logp - logp_old) - 1.0).abs() > clip_eps).float().mean()

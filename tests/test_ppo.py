@@ -41,11 +41,12 @@ def test_ppo_update_metrics_are_measured_after_the_update_on_the_whole_batch(bat
     b = make_batch(ro, cfg)
     torch.manual_seed(0)
     stats = ppo_update(agent, make_optimizer(agent, cfg), b, cfg)
-    assert set(stats) == {"loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac"}
+    assert set(stats) == {"loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac", "max_ratio"}
     with torch.no_grad():
         logp, ent, _ = agent.evaluate_actions(b.obs, b.act)
     assert stats["approx_kl"] == pytest.approx(approx_kl(logp, b.logp_old).item(), rel=1e-5)
     assert stats["clip_frac"] == pytest.approx(clip_fraction(logp, b.logp_old, 0.2).item())
+    assert stats["max_ratio"] == pytest.approx(torch.exp(logp - b.logp_old).max().item(), rel=1e-5)
     assert stats["entropy"] == pytest.approx(ent.mean().item(), rel=1e-5)
     assert stats["approx_kl"] > 0 and 0 <= stats["clip_frac"] <= 1
     # before any update the new policy is the old one: zero KL, nothing clipped
@@ -97,7 +98,7 @@ def test_history(short_run):
     n = len(h.loss)
     assert n >= 5
     for name in ("policy_loss", "value_loss", "entropy", "explained_var", "approx_kl", "clip_frac",
-                 "lr", "env_steps", "wall_s"):
+                 "max_ratio", "lr", "env_steps", "wall_s"):
         assert len(getattr(h, name)) == n, name
         assert np.all(np.isfinite(getattr(h, name))), name
     assert len(h.ep_ret) == len(h.ep_len) == len(h.ep_end) > 0
@@ -106,6 +107,7 @@ def test_history(short_run):
     assert h.env_steps_simulated >= h.env_steps[-1]
     assert np.all(np.asarray(h.approx_kl) >= 0)
     assert np.all((0 <= np.asarray(h.clip_frac)) & (np.asarray(h.clip_frac) <= 1))
+    assert np.all(np.asarray(h.max_ratio) > 0)
     assert h.entropy[-1] < math.log(2)
     assert h.lr[0] == h.config.lr and np.all(np.diff(h.lr) < 0)  # anneal_lr is on by default: from lr down
     assert np.mean(h.ep_ret[-20:]) > 2 * np.mean(h.ep_ret[:20])  # the policy has learnt something

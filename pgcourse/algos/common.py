@@ -262,9 +262,10 @@ def make_batch(ro: Rollout, cfg) -> Batch:
 @dataclass(repr=False)
 class ACHistory(History):
     """An actor-critic run (A2C, PPO): `History` plus the agent and, per update, loss, policy_loss,
-    value_loss, entropy, explained_var (of the critic on the rollout's targets), lr; PPO also approx_kl
-    and clip_frac: `losses.approx_kl` and `losses.clip_fraction` of the policy after the update against
-    the one that collected the rollout, on all of the rollout's transitions."""
+    value_loss, entropy, explained_var (of the critic on the rollout's targets), lr; PPO also approx_kl,
+    clip_frac and max_ratio: `losses.approx_kl`, `losses.clip_fraction` and the largest ratio
+    pi / pi_old of the policy after the update against the one that collected the rollout, on all of
+    the rollout's transitions."""
 
     agent: ActorCritic | None = None
     loss: list = field(default_factory=list)
@@ -274,6 +275,7 @@ class ACHistory(History):
     explained_var: list = field(default_factory=list)
     approx_kl: list = field(default_factory=list)
     clip_frac: list = field(default_factory=list)
+    max_ratio: list = field(default_factory=list)
     lr: list = field(default_factory=list)
 
 
