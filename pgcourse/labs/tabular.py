@@ -1,4 +1,5 @@
-"""A small finite-horizon MDP whose expected return is computed exactly (lessons 2-3, and 5).
+"""Small MDPs solved exactly (lessons 1-3, and 5): a finite-horizon tabular MDP whose return, values and
+gradient are computed exactly, and lesson 1's aliased short corridor.
 
 A tabular softmax policy has logits `theta` of shape (S, A): pi(a|s) = softmax(theta[s])[a].
 The MDP: start distribution `p0` (S,), transitions `P` (S, A, S), mean rewards `R` (S, A), horizon H.
