@@ -49,3 +49,36 @@ def test_tabular_scores_match_autograd():
 def test_bad_arguments(call, msg):
     with pytest.raises(ValueError, match=msg):
         call()
+
+
+def test_exact_values_match_exact_return_and_monte_carlo():
+    mdp = tabular.random_mdp(3, 2, horizon=4, gamma=0.9, seed=0)
+    theta = np.random.default_rng(1).normal(size=(3, 2))
+    ex = tabular.exact_values(theta, mdp)
+    assert ex["V"].shape == (4, 3) and ex["Q"].shape == (4, 3, 2) and ex["d"].shape == (4, 3)
+    J = float(tabular.exact_return(torch.tensor(theta), mdp))
+    assert mdp.p0 @ ex["V"][0] == pytest.approx(J, abs=1e-12)
+    np.testing.assert_allclose((ex["pi"] * (ex["Q"] - ex["V"][..., None])).sum(-1), 0, atol=1e-12)
+    # Q[0, s, a] is the mean return after starting in s with a
+    traj = tabular.sample_trajectories(theta, mdp, 100_000, np.random.default_rng(2))
+    G = (traj["rew"] * 0.9 ** np.arange(4)).sum(1)
+    for s in range(3):
+        for a in range(2):
+            m = (traj["obs"][:, 0] == s) & (traj["act"][:, 0] == a)
+            assert G[m].mean() == pytest.approx(ex["Q"][0, s, a], abs=5 * G[m].std() / np.sqrt(m.sum()))
+
+
+def test_exact_values_rejects_bad_theta():
+    with pytest.raises(ValueError, match="theta must have shape"):
+        tabular.exact_values(np.zeros((2, 2)), tabular.random_mdp(3, 2))
+
+
+def test_short_corridor_values():
+    v = tabular.short_corridor_values([0.0, 1.0], gamma=0.99)
+    np.testing.assert_allclose(v, -1 / (1 - 0.99))          # deterministic: never reaches the goal
+    ps = np.linspace(0, 1, 2001)
+    vals = tabular.short_corridor_values(ps, gamma=0.999999)
+    assert ps[vals.argmax()] == pytest.approx(2 - np.sqrt(2), abs=1e-3)   # Sutton & Barto's optimum
+    assert vals.max() == pytest.approx(-(6 + 4 * np.sqrt(2)), abs=1e-3)
+    with pytest.raises(ValueError):
+        tabular.short_corridor_values([1.5])

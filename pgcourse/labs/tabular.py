@@ -1,4 +1,5 @@
-"""A small finite-horizon MDP whose expected return is computed exactly (lessons 2-3, and 5).
+"""Small MDPs solved exactly (lessons 1-3, and 5): a finite-horizon tabular MDP whose return, values and
+gradient are computed exactly, and lesson 1's aliased short corridor.
 
 A tabular softmax policy has logits `theta` of shape (S, A): pi(a|s) = softmax(theta[s])[a].
 The MDP: start distribution `p0` (S,), transitions `P` (S, A, S), mean rewards `R` (S, A), horizon H.
@@ -110,3 +111,45 @@ def tabular_scores(theta, obs: np.ndarray, act: np.ndarray) -> np.ndarray:
     scores[n_idx, t_idx, obs, :] = -pi[obs]
     scores[n_idx, t_idx, obs, act] += 1.0
     return scores
+
+
+def exact_values(theta, mdp: TabularMDP) -> dict[str, np.ndarray]:
+    """V^pi and Q^pi of the tabular softmax policy theta (S, A), by backward induction.
+
+    Finite horizon, so values depend on the time step: V (H, S) with V[t, s] = E[G_t | s_t = s];
+    Q (H, S, A) with Q[t, s, a] = R[s, a] + gamma * sum_s' P[s, a, s'] V[t + 1, s'] (V[H] = 0);
+    d (H, S) the state distribution at each step; pi (S, A). Advantage: Q - V[..., None].
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.shape != (mdp.n_states, mdp.n_actions):
+        raise ValueError(f"theta must have shape {(mdp.n_states, mdp.n_actions)}, got {theta.shape}")
+    z = np.exp(theta - theta.max(-1, keepdims=True))
+    pi = z / z.sum(-1, keepdims=True)
+    H, S = mdp.horizon, mdp.n_states
+    V, Q = np.zeros((H + 1, S)), np.zeros((H, S, mdp.n_actions))
+    for t in reversed(range(H)):
+        Q[t] = mdp.R + mdp.gamma * mdp.P @ V[t + 1]
+        V[t] = (pi * Q[t]).sum(-1)
+    d = np.zeros((H, S))
+    d[0] = mdp.p0
+    for t in range(1, H):
+        d[t] = np.einsum("s,sa,sat->t", d[t - 1], pi, mdp.P)
+    return {"V": V[:H], "Q": Q, "d": d, "pi": pi}
+
+
+def short_corridor_values(p_right, gamma: float = 0.99) -> np.ndarray:
+    """Value of the start state of the aliased short corridor (Sutton & Barto, example 13.1).
+
+    Three states that all look the same to the policy, then a goal; reward -1 per step. In the
+    middle state the actions are swapped (right moves left). A memoryless policy can only pick
+    P(right) = p, the same in every state. p_right: array of probabilities -> array of values.
+    """
+    p = np.atleast_1d(np.asarray(p_right, dtype=np.float64))
+    if np.any((p < 0) | (p > 1)) or not 0 <= gamma < 1:
+        raise ValueError("p_right must be in [0, 1] and gamma in [0, 1)")
+    out = np.empty(p.shape)
+    for i, pr in enumerate(p.ravel()):
+        # rows: next-state probabilities from states 0, 1, 2 (the goal is absorbing, value 0)
+        P = np.array([[1 - pr, pr, 0.0], [pr, 0.0, 1 - pr], [0.0, 1 - pr, 0.0]])
+        out.flat[i] = np.linalg.solve(np.eye(3) - gamma * P, -np.ones(3))[0]
+    return out
