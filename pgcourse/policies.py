@@ -1,10 +1,13 @@
-"""Small torch networks for discrete-action policy gradients (lessons 2-3).
+"""Small torch networks for policy gradients (lessons 2-3; the Gaussian policy: lesson 6).
 
 - `CategoricalPolicy`: obs (B, obs_dim) -> logits (B, n_act); `dist(obs)` gives a
   `torch.distributions.Categorical`; `act(obs)` samples actions from NumPy
   observations for rollouts.
 - `ValueNet`: obs (B, obs_dim) -> val (B,), the learned baseline V(s).
 - `policy_for_env(env)`: builds a `CategoricalPolicy` that fits an env's spaces.
+- `GaussianPolicy`: continuous actions; obs (B, obs_dim) -> mean (B, act_dim) and a
+  state-independent log-std (act_dim,); `dist(obs)` gives a `torch.distributions.Normal`
+  whose `log_prob(act).sum(-1)` is logp (B,).
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Categorical
+from torch.distributions import Categorical, Normal
 
 from pgcourse.fastmlp import forward_numpy
 from pgcourse.util import layer_sizes, positive_int
 
 __all__ = ["mlp", "obs_batch", "sample_actions", "CategoricalPolicy", "ValueNet", "discrete_env_sizes", "policy_for_env",
-           "value_net_for_env"]
+           "value_net_for_env", "GaussianPolicy"]
 
 
 def mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (64,), activation=nn.Tanh) -> nn.Sequential:
@@ -162,3 +165,48 @@ def value_net_for_env(env, hidden: Sequence[int] = (64,), **kwargs) -> ValueNet:
     """A `ValueNet` sized for `env`'s (flat Box) observation space."""
     obs_space, _ = _env_spaces(env)
     return ValueNet(_obs_dim(obs_space), hidden=hidden, **kwargs)
+
+
+class GaussianPolicy(nn.Module):
+    """pi(a|s) = N(mean(s), diag(std^2)) for continuous actions, with a state-independent log-std.
+
+    `net`: an MLP obs (B, obs_dim) -> mean (B, act_dim) (`hidden=()` makes it linear); `log_std`: a
+    learnable (act_dim,) parameter starting at `log_std_init`. The log-probability of an action vector
+    is the sum over its dimensions: `policy.log_prob(obs, act)` -> logp (B,). Actions are unbounded:
+    squash them (lesson 6's tanh) or let the env clip them, but score the action that was sampled.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (64,), activation=nn.Tanh,
+                 log_std_init: float = 0.0):
+        super().__init__()
+        obs_dim, act_dim, hidden = positive_int(obs_dim, "obs_dim"), positive_int(act_dim, "act_dim"), layer_sizes(hidden)
+        if not np.isfinite(log_std_init):
+            raise ValueError(f"log_std_init must be a finite float, got {log_std_init!r}")
+        self.obs_dim, self.act_dim, self.hidden = int(obs_dim), int(act_dim), hidden
+        self.net = mlp(self.obs_dim, self.act_dim, hidden, activation)
+        self.log_std = nn.Parameter(torch.full((self.act_dim,), float(log_std_init)))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs (B, obs_dim) -> mean (B, act_dim)."""
+        return self.net(obs)
+
+    def dist(self, obs: torch.Tensor) -> Normal:
+        """obs (B, obs_dim) -> Normal with loc (B, act_dim) and scale (act_dim,) broadcast to it."""
+        mean = self(obs)
+        return Normal(mean, self.log_std.exp().expand_as(mean), validate_args=False)
+
+    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """obs (B, obs_dim), act (B, act_dim) -> logp (B,), summed over action dimensions."""
+        return self.dist(obs).log_prob(act).sum(-1)
+
+    @torch.no_grad()
+    def act(self, obs, deterministic: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Sample for a rollout without a graph: obs (B, obs_dim) or (obs_dim,) NumPy -> (act, logp),
+        act float32 (B, act_dim) and logp float32 (B,) (no batch axis for a single obs); the mean if
+        `deterministic` (its logp is still that of the mean under the Gaussian)."""
+        x, single = obs_batch(obs, self.obs_dim)
+        d = self.dist(torch.from_numpy(x))
+        a = d.mean if deterministic else d.sample()
+        logp = d.log_prob(a).sum(-1)
+        a, logp = a.numpy(), logp.numpy()
+        return (a[0], logp[0]) if single else (a, logp)

@@ -63,7 +63,8 @@ def squashed_log_prob(u: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor) 
         sum_j [ log N(u_j; mu_j, std_j) - log(1 - tanh(u_j)^2) ]
 
     (change of variables: act = tanh(u) squeezes density near +-1, so its log-density gains
-    -log |d act / d u|). Finite for any u: the correction uses `tanh_log_det`.
+    -log |d act / d u|). Finite for any u: the correction uses `tanh_log_det`. An action rescaled to
+    bounds, center + scale * tanh(u), has this log-prob minus sum_j log scale_j (`SquashedGaussianActor`).
     """
     if not all(isinstance(x, torch.Tensor) for x in (u, mu, log_std)):
         raise ValueError("u, mu and log_std must be torch tensors")

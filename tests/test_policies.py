@@ -115,3 +115,52 @@ def test_bad_input():
         CategoricalPolicy(4, 0)
     with pytest.raises(ValueError, match="obs_dim"):
         ValueNet(0)
+
+
+def test_gaussian_policy_shapes_log_prob_and_acting():
+    from torch.distributions import Normal
+
+    from pgcourse.policies import GaussianPolicy
+
+    torch.manual_seed(0)
+    pol = GaussianPolicy(3, 2, hidden=(8,), log_std_init=-0.5)
+    obs = torch.randn(5, 3)
+    act = torch.randn(5, 2)
+    d = pol.dist(obs)
+    assert d.loc.shape == (5, 2) and d.scale.shape == (5, 2)
+    assert torch.allclose(d.scale, torch.full((5, 2), float(np.exp(-0.5))))
+    ref = Normal(pol(obs), torch.full((2,), float(np.exp(-0.5)))).log_prob(act).sum(-1)
+    assert torch.allclose(pol.log_prob(obs, act), ref)
+    a, logp = pol.act(obs.numpy())
+    assert a.shape == (5, 2) and logp.shape == (5,) and a.dtype == np.float32
+    a1, logp1 = pol.act(obs[0].numpy(), deterministic=True)
+    assert a1.shape == (2,) and np.allclose(a1, pol(obs[:1]).detach().numpy()[0], atol=1e-6)
+    assert logp1.shape == ()
+    # the log-std does not depend on the state, and gets a gradient
+    pol.log_prob(obs, act).sum().backward()
+    assert pol.log_std.grad is not None and pol.log_std.grad.shape == (2,)
+
+
+def test_gaussian_policy_rejects_bad_arguments():
+    from pgcourse.policies import GaussianPolicy
+
+    for kwargs in (dict(obs_dim=0, act_dim=1), dict(obs_dim=2, act_dim=-1), dict(obs_dim=2, act_dim=1, hidden=(0,)),
+                   dict(obs_dim=2, act_dim=1, log_std_init=float("nan"))):
+        with pytest.raises(ValueError):
+            GaussianPolicy(**kwargs)
+    with pytest.raises(ValueError, match="shape"):
+        GaussianPolicy(2, 1).act(np.zeros((3, 4)))
+
+
+def test_rsample_then_log_prob_gives_the_mean_no_score_gradient():
+    """The bug lesson 6 measures: the log-density of a reparameterised sample does not depend on the mean."""
+    from pgcourse.policies import GaussianPolicy
+
+    torch.manual_seed(1)
+    pol = GaussianPolicy(1, 1, hidden=())
+    obs = torch.randn(64, 1)
+    d = pol.dist(obs)
+    act = d.rsample()
+    loss = -(d.log_prob(act).sum(-1) * torch.randn(64)).mean()
+    loss.backward()
+    assert pol.net[-1].weight.grad.abs().max() == 0 and pol.net[-1].bias.grad.abs().max() == 0

@@ -32,7 +32,9 @@ __all__ = ["SquashedGaussianActor", "TwinQ", "SACConfig", "SACHistory", "train_s
 
 class SquashedGaussianActor(nn.Module):
     """pi(a|s) for a Box action space: an MLP gives mu and log_std (B, act_dim) of u ~ N(mu, std),
-    the action is low + (tanh(u) + 1) / 2 * (high - low). log-probs include the rescaling."""
+    the action is act = center + scale * tanh(u) with center = (high + low) / 2, scale = (high - low) / 2.
+    logp = sum_j [log N(u_j; mu_j, std_j) - log(1 - tanh(u_j)^2) - log scale_j]: the rescaling's own
+    change of variables adds -sum_j log scale_j (-log 2 per dimension on Pendulum's [-2, 2])."""
 
     def __init__(self, obs_dim: int, act_dim: int, low, high, hidden=(64, 64)):
         super().__init__()
