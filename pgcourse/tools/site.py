@@ -65,6 +65,7 @@ html_show_sphinx = False
 html_show_copyright = False
 html_static_path = ["_static"]
 html_css_files = ["pgcourse.css"]
+html_favicon = "_static/favicon.svg"  # else browsers ask for /favicon.ico, which is not there
 suppress_warnings = ["myst.header", "mystnb.unknown_mime_type"]
 '''
 
@@ -73,6 +74,9 @@ CSS = """\
   background: #f5f8fc; font-size: 0.9em; }
 .pgcourse-static-widget .pgcourse-controls { font-family: var(--pst-font-family-monospace, monospace); }
 """
+
+FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" '
+           'fill="#1f77b4"/><path d="M3 12 L7 6 L10 9 L13 4" stroke="#fff" stroke-width="1.6" fill="none"/></svg>')
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -387,6 +391,7 @@ def build(out: Path = DEFAULT_OUT, numbers: list[str] | None = None, timeout: fl
                 p.unlink()
     (src / "conf.py").write_text(CONF, encoding="utf-8")
     (src / "_static" / "pgcourse.css").write_text(CSS, encoding="utf-8")
+    (src / "_static" / "favicon.svg").write_text(FAVICON, encoding="utf-8")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     (src / "index.md").write_text(index_page(readme, lessons, exercises), encoding="utf-8")
     (src / "exercises").mkdir(parents=True, exist_ok=True)
