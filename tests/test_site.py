@@ -91,6 +91,10 @@ def test_a_progress_bar_becomes_a_line_of_text():
     assert out["output_type"] == "stream" and "40 / 40" in out["text"] and "40/40 [00:02<00:00]" in out["text"]
 
 
+def test_a_closed_widget_leaves_nothing():
+    assert site.static_outputs({"model_id": "gone"}, _widget_state()) == []
+
+
 def test_make_static_uses_the_state_when_the_cell_finished():
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("w")
@@ -122,7 +126,7 @@ def test_links_between_notebooks_point_at_pages():
     nb.cells = [nbformat.v4.new_markdown_cell(
         "[a](01_log_derivative_trick.ipynb) [b](../exercises/01_log_derivative_trick.ipynb) "
         "[c](02_reinforce.ipynb)")]
-    site._rewrite_links(nb, {"01_log_derivative_trick.ipynb"}, {"01_log_derivative_trick.ipynb"})
+    site.rewrite_links(nb, {"01_log_derivative_trick.ipynb"}, {"01_log_derivative_trick.ipynb"})
     assert nb.cells[0].source == ("[a](../lessons/01_log_derivative_trick.ipynb) "
                                   "[b](../exercises/01_log_derivative_trick.ipynb) c")
 

@@ -140,6 +140,8 @@ def static_outputs(view: dict, widgets: dict) -> list:
     """nbformat outputs that stand for one widget view: a note with the controls' values, then the figures
     (and other outputs) its Output widgets held. `widgets`: model id -> state, as the kernel last sent it."""
     model_id = view.get("model_id")
+    if model_id not in widgets:  # closed before its cell finished (as a finished progress bar may be): gone
+        return []
     controls: list[str] = []
     inner: list = []
     _walk(model_id, widgets, controls, inner, set())
@@ -323,7 +325,7 @@ def index_page(readme: str, lessons: list[Path], exercises: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def _rewrite_links(nb, lessons: set[str], exercises: set[str]) -> None:
+def rewrite_links(nb, lessons: set[str], exercises: set[str]) -> None:
     """Links between notebooks (`../exercises/X.ipynb`, `X.ipynb`) point at the pages, or become plain text
     when the page is not part of this build."""
     def fix(m):
@@ -348,7 +350,7 @@ def exercise_page(path: Path, lessons: set[str], exercises: set[str]):
             cell.outputs, cell.execution_count = [], None
     first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
     nb.cells.insert(first_md + 1, nbformat.v4.new_markdown_cell(EXERCISE_NOTE))
-    _rewrite_links(nb, lessons, exercises)
+    rewrite_links(nb, lessons, exercises)
     return nb
 
 
@@ -410,7 +412,7 @@ def build(out: Path = DEFAULT_OUT, numbers: list[str] | None = None, timeout: fl
     for p in lessons:  # lesson pages link to each other the way they do in JupyterLab
         dest = src / "lessons" / p.name
         nb = nbformat.read(dest, as_version=4)
-        _rewrite_links(nb, lesson_names, exercise_names)
+        rewrite_links(nb, lesson_names, exercise_names)
         nbformat.write(nb, dest)
     t_exec = time.perf_counter() - t_start
     log("rendering with Sphinx ...")
