@@ -201,6 +201,19 @@ def _client_class():
     return SnapshotClient
 
 
+def _current_env_kernel():
+    """A kernel manager for this Python (as nbval's --nbval-current-env), whatever kernels are installed."""
+    from jupyter_client import KernelManager
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+
+    class CurrentEnv(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name):
+            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                              display_name="Python 3", language="python", name=kernel_name)
+
+    return KernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnv())
+
+
 def source_key(path: Path) -> str:
     """Hash of the notebook and of the package it imports: an executed copy with the same key is current."""
     h = hashlib.sha256(path.read_bytes())
@@ -225,7 +238,7 @@ def execute_lesson(path: Path, dest: Path, timeout: float = CELL_TIMEOUT, reuse:
         if old.metadata.get(CACHE_KEY) == key:
             return {"name": path.name, "seconds": 0.0, "widgets": 0, "stderr": _stderr(old), "reused": True}
     nb = nbformat.read(path, as_version=4)
-    client = _client_class()(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+    client = _client_class()(nb, km=_current_env_kernel(), timeout=timeout, allow_errors=False,
                              resources={"metadata": {"path": str(path.parent)}})
     client.snapshots = {}
     t0 = time.perf_counter()
