@@ -420,8 +420,14 @@ def build(out: Path = DEFAULT_OUT, numbers: list[str] | None = None, timeout: fl
         log(f"  {p.name}: {took}, {r['widgets']} widget output(s) made static")
         return r
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(run, lessons))
+    if jobs == 1:
+        results = [run(p) for p in lessons]
+    else:
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        try:
+            results = list(pool.map(run, lessons))
+        finally:  # a failed lesson stops the build: the lessons not started yet are not run
+            pool.shutdown(wait=True, cancel_futures=True)
     for p in lessons:  # lesson pages link to each other the way they do in JupyterLab
         dest = src / "lessons" / p.name
         nb = nbformat.read(dest, as_version=4)
