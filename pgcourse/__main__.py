@@ -4,6 +4,7 @@
     python -m pgcourse grade PATH... [--out DIR]   grade submitted exercise notebooks (instructors)
     python -m pgcourse exercisegen [--check]       exercises/ from solutions/ (never overwrites changed ones)
     python -m pgcourse bench ppo --seeds 0-31      steps and seconds to solve, over seeds
+    python -m pgcourse site [--lessons 00,01]      the course as a website, executed (build/site/html)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ COMMANDS = {
     "grade": "pgcourse.tools.grade",
     "exercisegen": "pgcourse.tools.exercisegen",
     "bench": "pgcourse.tools.bench",
+    "site": "pgcourse.tools.site",
 }
 
 
