@@ -407,3 +407,72 @@ JS_WIDGET_TEXT_ERRORS = r"""
     .map(e => e.textContent || '')
     .filter(t => t.includes('Traceback') || /\w+Error:/.test(t))
 """
+
+# Layout of every slider readout in every widget of the open notebook that
+# shows a figure (a widget view whose Output holds an image). Each readout is
+# scrolled into view (vertically only) and must be visible (the topmost
+# element at its centre and near both ends), lie inside the window
+# horizontally and not overlap the widget's figure. Returns {pending: true}
+# while a figure has not loaded, else {widgets, checked, problems, readouts}.
+JS_READOUT_LAYOUT = r"""
+() => {
+  const vw = document.documentElement.clientWidth;
+  const views = [...document.querySelectorAll(
+      '.jp-NotebookPanel:not(.lm-mod-hidden) ' +
+      '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.widget-view+json"]')]
+      .filter(v => !v.parentElement.closest('.widget-output'))
+      .filter(v => v.querySelector('.widget-readout') && v.querySelector('.widget-output img'));
+  const res = {widgets: views.length, checked: 0, problems: [], readouts: []};
+  const fmt = r => `[${Math.round(r.left)}, ${Math.round(r.right)}] x [${Math.round(r.top)}, ${Math.round(r.bottom)}]`;
+  const scrollToCentre = el => {
+    let p = el.parentElement;
+    while (p && !(p.scrollHeight > p.clientHeight &&
+                  /(auto|scroll)/.test(getComputedStyle(p).overflowY))) p = p.parentElement;
+    if (!p) return;
+    const pr = p.getBoundingClientRect(), er = el.getBoundingClientRect();
+    p.scrollTop += (er.top + er.height / 2) - (pr.top + pr.height / 2);
+  };
+  const describe = e => !e ? 'nothing' : e.tagName.toLowerCase() +
+      (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\s+/).join('.') : '');
+  for (const [w, view] of views.entries()) {
+    const imgs = [...view.querySelectorAll('.widget-output img')];
+    if (imgs.some(i => !i.complete || !i.naturalWidth)) return {pending: true};
+    for (const readout of view.querySelectorAll('.widget-readout')) {
+      const slider = readout.closest('.widget-slider');
+      const lab = slider && slider.querySelector('.widget-label');
+      const name = `widget ${w + 1}, slider ${JSON.stringify(lab ? lab.textContent.trim() : '?')}`;
+      scrollToCentre(readout);
+      const r = readout.getBoundingClientRect();
+      res.checked += 1;
+      res.readouts.push({name, text: readout.textContent.trim(), rect: fmt(r),
+                         figures: imgs.map(i => fmt(i.getBoundingClientRect()))});
+      const style = getComputedStyle(readout);
+      if (r.width < 1 || r.height < 1 || style.visibility !== 'visible' || +style.opacity === 0) {
+        res.problems.push(`${name}: readout not shown (box ${fmt(r)}, visibility ${style.visibility})`);
+        continue;
+      }
+      if (r.left < 0 || r.right > vw) {
+        res.problems.push(`${name}: readout ${fmt(r)} outside the window's width ${vw}`);
+      }
+      for (const img of imgs) {
+        const f = img.getBoundingClientRect();
+        const dx = Math.min(r.right, f.right) - Math.max(r.left, f.left);
+        const dy = Math.min(r.bottom, f.bottom) - Math.max(r.top, f.top);
+        if (dx > 0 && dy > 0) {
+          res.problems.push(`${name}: readout ${fmt(r)} overlaps the figure ${fmt(f)}`);
+        }
+      }
+      const y = r.top + r.height / 2;
+      for (const x of [r.left + 2, r.left + r.width / 2, r.right - 2]) {
+        const hit = document.elementFromPoint(x, y);
+        if (!(hit && (hit === readout || readout.contains(hit)))) {
+          res.problems.push(`${name}: at (${Math.round(x)}, ${Math.round(y)}) the readout ` +
+                            `${JSON.stringify(readout.textContent.trim())} is covered by ${describe(hit)}`);
+          break;
+        }
+      }
+    }
+  }
+  return res;
+}
+"""

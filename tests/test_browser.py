@@ -2,10 +2,13 @@
 
 Starts JupyterLab, opens the notebook in headless Chromium (Debian's
 /usr/bin/chromium driven by playwright-python), runs all cells from the Run
-menu, checks no cell failed, then moves a widget's slider (lesson 1: "G
-(return)" of the distribution-update widget; lesson 6: "log10 alpha" of the
-temperature widget; lesson 7: "beta" of the beta-sweep widget) and checks its
-matplotlib PNG is redrawn.
+menu, checks no cell failed and that, in a 1280 x 800 window, every slider's
+readout in the notebook's figure widgets is visible, inside the window and
+clear of the figure, then moves a widget's slider (lesson 1: "G (return)" of
+the distribution-update widget; lesson 3: "logit a1" of the advantage widget;
+lesson 5: "advantage A" of the clipped-objective widget; lesson 6: "log10
+alpha" of the temperature widget; lesson 7: "beta" of the beta-sweep widget)
+and checks its matplotlib PNG is redrawn.
 
     pytest -m browser tests/test_browser.py -p no:nbval -s
 
@@ -31,11 +34,14 @@ import browser_support as bs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LESSON_1 = REPO / "notebooks" / "01_log_derivative_trick.ipynb"
+LESSON_3 = REPO / "notebooks" / "03_baselines.ipynb"
+LESSON_5 = REPO / "notebooks" / "05_ppo.ipynb"
 LESSON_6 = REPO / "notebooks" / "06_sac.ipynb"
 LESSON_7 = REPO / "notebooks" / "07_rlhf.ipynb"
 SLIDER_LABEL = "G (return)"  # the default: lesson 1's widget and the stand-in notebook
 PNG_PREFIX = "data:image/png;base64,"
 RUN_ALL_TIMEOUT = 180  # s; a lesson must run in 90 s, leave room on busy CI
+VIEWPORT = {"width": 1280, "height": 800}  # a laptop's browser window
 
 pytestmark = pytest.mark.browser
 
@@ -75,6 +81,8 @@ def _notebook_params():
     if custom:
         return [pytest.param(Path(custom).resolve(), SLIDER_LABEL, id=Path(custom).stem)]
     return [pytest.param(LESSON_1, SLIDER_LABEL, id="lesson01"),
+            pytest.param(LESSON_3, "logit a1", id="lesson03"),
+            pytest.param(LESSON_5, "advantage A", id="lesson05"),
             pytest.param(LESSON_6, "log10 alpha", id="lesson06")]
 
 
@@ -141,6 +149,20 @@ def _widget_images(page):
     return page.evaluate(bs.JS_WIDGET_IMAGES)
 
 
+def _check_readouts(page, timeout=30):
+    """Every slider readout of the notebook's figure widgets is visible,
+    inside the window horizontally and clear of its widget's figure."""
+    deadline = time.monotonic() + timeout
+    while (layout := page.evaluate(bs.JS_READOUT_LAYOUT)).get("pending"):
+        assert time.monotonic() < deadline, "a widget's figure did not load"
+        time.sleep(0.25)
+    assert layout["checked"], "no slider readout found in a widget showing a figure"
+    assert not layout["problems"], (
+        f"slider readouts hidden in a {VIEWPORT['width']} x {VIEWPORT['height']} window:\n  "
+        + "\n  ".join(layout["problems"]))
+    return layout
+
+
 def _move_slider(page, label=SLIDER_LABEL):
     """Move the marked slider with the keyboard (drag if keys do nothing).
     Returns (readout before, readout after)."""
@@ -191,7 +213,7 @@ def check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts,
 
     with bs.jupyter_lab(root, tmp_path) as server:
         _log(f"JupyterLab up on port {server.port} in {time.monotonic() - t0:.1f} s")
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport=VIEWPORT)
         page = context.new_page()
         page.set_default_timeout(60_000)
         console = []
@@ -223,6 +245,10 @@ def check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts,
 
             if after_run:
                 after_run(page)
+
+            step = "check the slider readouts"
+            layout = _check_readouts(page)
+            _log(f"{layout['checked']} slider readouts in {layout['widgets']} widgets visible")
 
             step = "find the widget"
             deadline = time.monotonic() + 30
