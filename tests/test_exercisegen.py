@@ -38,7 +38,7 @@ def test_unbalanced_markers_are_errors(src, msg):
 
 def _solution() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# t"),
+    nb.cells = [nbformat.v4.new_markdown_cell("# Exercises — Lesson 1: t\n\nTwo functions."),
                 nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output("stream", text="hi")],
                                           execution_count=3),
                 nbformat.v4.new_code_cell("def double(y):\n    # points: 2\n    ### BEGIN SOLUTION\n"
@@ -63,7 +63,8 @@ def test_solution_only_cells_and_outputs_are_dropped():
 def test_header_speaks_to_the_student_and_metadata_to_the_grader():
     ex = make_exercise(_solution(), "01_t.ipynb")
     header = ex.cells[0].source
-    assert header == BANNER.format(name="01_t.ipynb")
+    assert header == "# Exercises — Lesson 1: t\n\n" + BANNER.format(name="01_t.ipynb")
+    assert ex.cells[1].source == "Two functions."   # the title moved into the header, said once
     assert "work/" in header and "solutions/" not in header and "exercisegen" not in header
     meta = ex.metadata["pgcourse"]
     assert meta["lesson"] == "01_t" and meta["generated_from"] == "solutions/01_t.ipynb"
@@ -75,6 +76,22 @@ def test_header_speaks_to_the_student_and_metadata_to_the_grader():
     roles = [c.metadata["pgcourse"]["role"] for c in ex.cells if c.cell_type == "code"]
     assert roles == ["setup", "exercise", "check", "exercise", "lesson"]
     assert meta["fingerprint"] == fingerprint(ex)
+
+
+def test_the_title_opens_the_exercise_notebook():
+    """JupyterLab's tab shows the file name, the same as the lesson's: the first line must say which it is."""
+    nb = _solution()
+    nb.cells[0].source = "# Exercises — Lesson 1: t"   # a title alone: its cell is not repeated
+    ex = make_exercise(nb, "01_t.ipynb")
+    assert ex.cells[0].source.startswith("# Exercises — Lesson 1: t\n\n")
+    assert ex.cells[1].cell_type == "code" and len(ex.cells) == len(nb.cells) - 1
+    nb.cells[0].source = "No title here."
+    ex = make_exercise(nb, "01_t.ipynb")
+    assert ex.cells[0].source == BANNER.format(name="01_t.ipynb") and ex.cells[1].source == "No title here."
+    for path in sorted((ROOT / "exercises").glob("0[1-6]_*.ipynb")):
+        first = nbformat.read(path, as_version=4).cells[0].source.split("\n")[0]
+        lesson = nbformat.read(ROOT / "notebooks" / path.name, as_version=4).cells[0].source.split("\n")[0]
+        assert first.startswith("# Exercises — Lesson ") and first != lesson, (path.name, first, lesson)
 
 
 def test_solved_notebook_has_the_answers_and_counts_as_changed():
@@ -150,8 +167,9 @@ def test_notebooks_written_before_fingerprints_are_recognised(course):
     nb = json.loads(path.read_text())
     del nb["metadata"]["pgcourse"]
     nb["cells"][0]["source"] = "an old header"
+    nb["cells"][1]["source"] = "# Exercises 4 — Actor-critic\n\n" + "".join(nb["cells"][1]["source"])  # the old title
     path.write_text(json.dumps(nb))
     assert changes(path, exercisegen.generate(course)[path]) is None
     nb["cells"][4]["source"] = "def gae(*a):\n    return 1"
     path.write_text(json.dumps(nb))
-    assert changes(path, exercisegen.generate(course)[path]) == "cell 5 changed"
+    assert changes(path, exercisegen.generate(course)[path]) == "cells 2, 5 changed"   # 2: the old title

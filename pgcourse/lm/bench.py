@@ -123,6 +123,8 @@ def claims(r: dict) -> dict[str, bool]:
     kls = [ppo[str(b)]["kl_final"] for b in BETAS]
     best = max(BETAS, key=lambda b: ppo[str(b)]["gold_peak"])
     gain = lambda s: s["gold_final"] - s["gold_start"]  # noqa: E731
+    sweep_kl = np.concatenate([ppo[str(b)]["curve_kl"] for b in BETAS])  # every evaluation of every beta
+    sweep_gold = np.concatenate([ppo[str(b)]["curve_gold"] for b in BETAS])
     c = {
         "sft_gap<=0.03": r["sft"]["gap"] <= 0.03,
         "sft_grammatical>=0.9": r["sft"]["grammatical"] >= 0.9,
@@ -131,9 +133,9 @@ def claims(r: dict) -> dict[str, bool]:
         "rm_w_pos>=0.5_w_neg<=-0.5": r["rm"]["min_w_positive"] >= 0.5 and r["rm"]["max_w_negative"] <= -0.5,
         "ppo0_proxy_rise>=6": p0["proxy_final"] - p0["proxy_start"] >= 6,
         "ppo0_gold_drop<=-2": gain(p0) <= -2,
-        "ppo0_gold_rises_first>=0.08": p0["gold_peak"] - p0["gold_start"] >= 0.08,
+        "ppo0_gold_rises_first>=0.05": p0["gold_peak"] - p0["gold_start"] >= 0.05,
         "ppo0_grammatical<=0.1": p0["grammatical_final"] <= 0.1,
-        "ppo1_gold_gain>=0.25": gain(p1) >= 0.25,
+        "ppo1_gold_gain>=0.2": gain(p1) >= 0.2,
         "ppo1_kl<=1.5": p1["kl_final"] <= 1.5,
         "ppo1_grammatical>=0.9": p1["grammatical_final"] >= 0.9,
         "ppo3_kl<=0.1": p3["kl_final"] <= 0.1,
@@ -141,8 +143,8 @@ def claims(r: dict) -> dict[str, bool]:
         "ppo_kl_decreasing_in_beta": all(a > b for a, b in zip(kls, kls[1:])),
         "ppo0_step_kl_median<0.05_and_final_kl>100x": p0["approx_kl_median"] < 0.05
         and p0["kl_final"] > 100 * p0["approx_kl_median"],
-        "hacked_sample_proxy>6_gold<-2": r["hacked_sample"]["proxy"] > 6 and r["hacked_sample"]["gold"] < -2,
-        "kl_at_best_gold_in[0.2,3]": 0.2 <= ppo[str(best)]["kl_at_gold_peak"] <= 3,
+        "hacked_sample_proxy>6_gold<-1.5": r["hacked_sample"]["proxy"] > 6 and r["hacked_sample"]["gold"] < -1.5,
+        "kl_at_best_gold_in[0.2,6]": 0.2 <= ppo[str(best)]["kl_at_gold_peak"] <= 6,
         "|kl_ppo1-kl*1|<=0.75": abs(p1["kl_final"] - kl_star_1) <= 0.75,
         "dpo_val_margin>=0.25": dpo["val_margin"] >= 0.25,
         "dpo_val_acc_gold>=0.88": dpo["val_acc_gold"] >= 0.88,
@@ -151,9 +153,9 @@ def claims(r: dict) -> dict[str, bool]:
         "dpo_gold_gain>=0.25": gain(dpo) >= 0.25,
         "dpo_kl<=1.5": dpo["kl_final"] <= 1.5,
         "dpo_grammatical>=0.9": dpo["grammatical_final"] >= 0.9,
-        "|gold_dpo-gold_ppo1|<=0.25": abs(dpo["gold_final"] - p1["gold_final"]) <= 0.25,
-        "|gold_dpo-gold_ppo1_at_matched_kl|<=0.25": abs(dpo["gold_final"] - p1["curve_gold"][int(np.argmin(
-            np.abs(np.array(p1["curve_kl"]) - dpo["kl_final"])))]) <= 0.25,
+        "|gold_dpo-gold_ppo1|<=0.3": abs(dpo["gold_final"] - p1["gold_final"]) <= 0.3,
+        "gold_dpo-gold_ppo_sweep_at_matched_kl>=-0.2": dpo["gold_final"] - sweep_gold[int(np.argmin(
+            np.abs(sweep_kl - dpo["kl_final"])))] >= -0.2,
         "grpo0_gold_drop<=-5": gain(grpo["0.0"]) <= -5,
         "grpo0_proxy>=12": grpo["0.0"]["proxy_final"] >= 12,
         "grpo1_gold_gain>=0.2": gain(grpo["1.0"]) >= 0.2,

@@ -8,6 +8,10 @@ In a solution notebook:
 - a code cell whose first line is `# solution-only` is left out of the exercise
   (for asserts that only hold once everything is solved).
 
+The solution's title (a `# ` heading opening its first Markdown cell, e.g. "# Exercises — Lesson 1: ...") opens
+the exercise notebook's header cell, above the note for students, so the first line of the exercise notebook says
+which notebook it is: JupyterLab's tab shows only the file name, which the lesson in `notebooks/` shares.
+
 Outputs are cleared. The exercise notebook's metadata (`metadata.pgcourse`) records the lesson, each
 exercise (id, function, check, points), a note for instructors and a fingerprint of the cells as written;
 each code cell's metadata records its role (setup, exercise, check, lesson), so `pgcourse grade` finds the
@@ -38,7 +42,9 @@ SOLUTION_ONLY = "# solution-only"
 STUB = 'raise NotImplementedError("replace this line with your code")'
 POINTS = re.compile(r"^\s*#\s*points:\s*(\d+(?:\.\d+)?)\s*$", re.IGNORECASE | re.MULTILINE)
 BANNER = (
-    "**Your exercises.** Work on your own copy, where nothing regenerates or checks your files: run "
+    "**Your exercises.** The lesson in `notebooks/` has the same file name and JupyterLab's tab shows only the "
+    "name, so look at this heading (or the tab's tooltip, which shows the folder) before you type. "
+    "Work on your own copy, where nothing regenerates or checks your files: run "
     "`python -m pgcourse start` once in the course folder, then open `work/exercises/{name}` "
     "(if this notebook is already in `work/`, you are in the right place).\n\n"
     "Each exercise is a function that stops at `raise NotImplementedError`. Replace that line with your code, "
@@ -112,7 +118,8 @@ def make_exercise(solution: nbformat.NotebookNode, name: str, solved: bool = Fal
     would hand it in (its fingerprint stays that of the unsolved notebook, so it counts as changed)."""
     lesson = name.removesuffix(".ipynb")
     nb = nbformat.v4.new_notebook(metadata=_clean_metadata(solution.metadata))
-    nb.cells.append(nbformat.v4.new_markdown_cell(BANNER.format(name=name)))
+    title, title_cell, rest = _title(solution)
+    nb.cells.append(nbformat.v4.new_markdown_cell((f"{title}\n\n" if title else "") + BANNER.format(name=name)))
     exercises: dict[str, dict] = {}
     answers: dict[int, str] = {}
     roles: list[tuple[str, list[str]]] = [("", [])]
@@ -141,6 +148,10 @@ def make_exercise(solution: nbformat.NotebookNode, name: str, solved: bool = Fal
             else:
                 roles.append(("setup" if not exercises else "lesson", []))
         elif cell.cell_type == "markdown":
+            if i == title_cell:
+                if not rest:
+                    continue  # the cell was only the title, now in the header
+                src = rest
             nb.cells.append(nbformat.v4.new_markdown_cell(src))
             roles.append(("", []))
         else:
@@ -161,6 +172,18 @@ def make_exercise(solution: nbformat.NotebookNode, name: str, solved: bool = Fal
         for j, src in answers.items():
             nb.cells[j].source = src
     return nb
+
+
+def _title(solution: nbformat.NotebookNode) -> tuple[str, int | None, str]:
+    """The `# ` heading opening the solution's first Markdown cell, that cell's index and the cell's text
+    after the heading; ("", None, "") when the first Markdown cell does not open with a title."""
+    for i, cell in enumerate(solution.cells):
+        if cell.cell_type == "markdown":
+            first, _, rest = cell.source.partition("\n")
+            if first.startswith("# "):
+                return first.rstrip(), i, rest.lstrip("\n")
+            break
+    return "", None, ""
 
 
 def _number(text: str) -> int | float:
@@ -224,7 +247,7 @@ def changes(path: Path, new_text: str) -> str | None:
     stored = current.get("metadata", {}).get("pgcourse", {}).get("fingerprint")
     if stored is not None and fingerprint(current) == stored:
         return None
-    if stored is None and cells[1:] == new[1:]:
+    if stored is None and _untitled(cells[1:]) == _untitled(new[1:]):
         return None
     first = 0 if stored is not None else 1   # without a fingerprint, the old header may differ
     diff = [j + 1 for j in range(first, max(len(cells), len(new)))
@@ -232,6 +255,19 @@ def changes(path: Path, new_text: str) -> str | None:
     if len(cells) != len(new):
         return f"{len(cells)} cells instead of {len(new)}"
     return f"cell{'s' if len(diff) > 1 else ''} {', '.join(map(str, diff))} changed" if diff else "cells changed"
+
+
+def _untitled(cells: list[tuple]) -> list[tuple]:
+    """`cells` without a `# ` title line opening the first Markdown cell (older notebooks had the title
+    there, not in the header); a cell left empty is dropped."""
+    for j, (kind, src) in enumerate(cells):
+        if kind == "markdown":
+            first, _, rest = src.partition("\n")
+            if first.startswith("# "):
+                rest = rest.lstrip("\n")
+                return cells[:j] + ([(kind, rest)] if rest else []) + cells[j + 1:]
+            break
+    return cells
 
 
 def backup(root: Path, paths: list[Path], stamp: str | None = None) -> Path:
