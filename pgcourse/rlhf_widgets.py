@@ -100,6 +100,8 @@ class BetaSweepWidget(FigureWidget):
         ax_s.axis("off")
         self.text = ax_s.text(0.0, 1.0, "", va="top", ha="left", family="monospace", fontsize=7.5,
                               transform=ax_s.transAxes)
+        self.dynamic(self.line_proxy, self.line_gold, self.vline, self.line_run, self.point, self.star, self.text,
+                     ax_t.title, ax_g.title, self.time_legend, ax_g.get_legend())
 
     def _optimum(self, beta: float) -> tuple[float, float]:
         i = int(np.argmin(np.abs(self.frontier["beta"] - beta)))

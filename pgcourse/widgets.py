@@ -41,6 +41,15 @@ class FigureWidget:
         self.controls: dict[str, w.Widget] = {}
         self._engine = None  # the figure's layout engine, run on the first draw and after relayout()
         self._relayout = True
+        self._dynamic: list = []  # artists update() changes; the rest is drawn once, kept as a background
+        self._background = None
+
+    def dynamic(self, *artists) -> None:
+        """Declare the artists `update()` changes (bars, lines, titles, ...): a slider step redraws only
+        them over a saved background of everything else (blitting). Anything else that changes must
+        call `relayout()`."""
+        for a in artists:
+            self._dynamic.extend(a if isinstance(a, (list, tuple)) or hasattr(a, "patches") else [a])
 
     def relayout(self) -> None:
         """Recompute the layout at the next redraw (call when tick labels or titles change size)."""
@@ -48,18 +57,33 @@ class FigureWidget:
 
     def render(self) -> bytes:
         """The figure as PNG bytes, drawn now."""
-        fig = self.fig
-        if self._relayout:
+        fig, canvas = self.fig, self.fig.canvas
+        drawn = False
+        if self._relayout or self._background is None:
             if self._engine is None:
                 self._engine = fig.get_layout_engine()
             elif self._engine is not None:
                 self._engine.execute(fig)
-            fig.canvas.draw()
+            canvas.draw()
+            drawn = True
             if self._engine is not None:
                 fig.set_layout_engine("none")  # later draws keep the positions found here
             self._relayout = False
-        else:
-            fig.canvas.draw()
+            if self._dynamic:  # the background: everything but the dynamic artists
+                for a in self._dynamic:
+                    a.set_animated(True)
+                try:
+                    canvas.draw()
+                    self._background = canvas.copy_from_bbox(fig.bbox)
+                finally:
+                    for a in self._dynamic:
+                        a.set_animated(False)
+        if self._dynamic:
+            canvas.restore_region(self._background)
+            for a in sorted(self._dynamic, key=lambda a: a.get_zorder()):
+                fig.draw_artist(a)
+        elif not drawn:
+            canvas.draw()
         rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
         buf = io.BytesIO()
         PILImage.fromarray(rgb).save(buf, format="png", compress_level=1)
@@ -152,6 +176,7 @@ class DistributionUpdateWidget(FigureWidget):
         ax.set_ylim(0, 1.3)  # headroom above 1 for the legend: it never covers a bar
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.legend(loc="upper center", ncol=2)
+        self.dynamic(self.bars_before, self.bars_after, ax.title)
         self._observe_all(self.update)
         self.widget = self._beside([self.presets, *self.controls.values()])
         self.update()
@@ -237,6 +262,7 @@ class BanditLearningWidget(FigureWidget):
         self.ax_j.set_xlabel("update step")
         self.ax_j.set_ylabel("expected reward")
         self.ax_j.legend(loc="lower right")
+        self.dynamic(self.bars, self.curve, self.marker, self.ax_pi.title, self.ax_j.title, self.ax_j.get_legend())
         self.controls["lr"].observe(lambda ch: self.simulate(), names="value")
         self.controls["seed"].observe(lambda ch: self.simulate(), names="value")
         self.controls["step"].observe(lambda ch: self.show_step(), names="value")
@@ -297,11 +323,13 @@ class AdvantageWidget(FigureWidget):
         self.ax_q.set_ylabel("Q(s, a)")
         self.ax_q.legend(loc="upper left", fontsize=8)
         self.grad_bars = self.ax_g.bar(x, np.zeros(k), color=GREY)
-        self.ax_g.axhline(0.0, color="black", lw=0.8)
+        zero = self.ax_g.axhline(0.0, color="black", lw=0.8)
         span = (self.q.max() - self.q.min()) / 2 + 1e-9
         self.ax_g.set_ylim(-span, span)  # |pi(a) (Q(a) - V)| <= (max Q - min Q) / 2... bounded by the Q range
         self.ax_g.set_xticks(x, [f"a{i + 1}" for i in range(k)])
         self.ax_g.set_ylabel("pi(a) * (Q(s,a) - V(s))")
+        self.dynamic(self.q_bars, self.v_line, self.grad_bars, zero, self.ax_q.title, self.ax_g.title,
+                     self.ax_q.get_legend())
         self._observe_all(self.update)
         self.widget = self._above([self.controls.values()])
         self.update()
@@ -368,10 +396,11 @@ class GAELambdaWidget(FigureWidget):
         S = self.chain.n_states
         self.est_bars = self.ax_a.bar(np.arange(S) - 0.2, np.zeros(S), 0.4, color=BLUE, label="mean GAE estimate")
         self.tgt_bars = self.ax_a.bar(np.arange(S) + 0.2, np.zeros(S), 0.4, color=GREY, label="target Q - V_hat")
-        self.ax_a.axhline(0, color="black", lw=0.8)
+        zero = self.ax_a.axhline(0, color="black", lw=0.8)
         self.ax_a.set_xticks(range(S), [f"s{i}" for i in range(S)])
         self.ax_a.set_ylabel("advantage of 'right'")
         self.ax_a.legend(loc="lower left", fontsize=8)
+        self.dynamic(self.marker, self.est_bars, self.tgt_bars, zero, self.ax_c.title, self.ax_a.get_legend())
         self.controls["critic_error"].observe(lambda ch: self.measure(), names="value")
         self.controls["lam"].observe(lambda ch: self.show(), names="value")
         self.widget = self._above([[self.controls["lam"], self.controls["critic_error"]]])
@@ -438,6 +467,8 @@ class ClippedObjectiveWidget(FigureWidget):
         # Beside the axes, never over the hatched side (left when A < 0, right when A > 0).
         self.ax_l.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         self.ax_d.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        self.dynamic(self.l_cpi, self.l_clip, self.d_cpi, self.d_clip, self.clip_span, *self.zero_spans,
+                     self.ax_l.title)
         # Fixed limits (the largest |A| the slider allows): the curves' slopes compare across A, and the
         # tick labels never change, so no slider step needs a new layout.
         a_max = max(abs(self.controls["adv"].min), abs(self.controls["adv"].max))
@@ -514,6 +545,7 @@ class SoftPolicyWidget(FigureWidget):
         self.p_bars = self.ax_p.bar(x, np.zeros(k), color=BLUE)
         self.ax_p.axhline(1.0 / k, color=GREY, ls=":", label="uniform")
         self.ax_p.legend(loc="upper left", fontsize=8)
+        self.dynamic(self.p_bars, self.ax_p.title, self.ax_q.title, self.ax_p.get_legend())
         _prob_axes(self.ax_p, k)
         self._observe_all(self.update)
         self.widget = self._above([[self.play, self.controls["log10_alpha"]]])
