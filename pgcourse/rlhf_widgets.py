@@ -63,7 +63,7 @@ class BetaSweepWidget(FigureWidget):
                           names="value")
         self._build()
         self._observe_all(self.update)
-        self.widget = w.VBox([w.HBox([self.controls["beta"], self.play, self.controls["iteration"]]), self.output])
+        self.widget = self._above([[self.controls["beta"], self.play, self.controls["iteration"]]])
         self.update()
 
     # ------------------------------------------------------------------ figure
@@ -80,6 +80,7 @@ class BetaSweepWidget(FigureWidget):
         lo = min(min(h.evals["gold"]) for h in self.runs.values())
         hi = max(max(h.evals["proxy"]) for h in self.runs.values())
         ax_t.set_ylim(lo - 0.5, hi + 0.5)
+        self.time_legend = ax_t.legend(handles=[self.line_proxy, self.line_gold], loc="upper left", fontsize=8)
 
         for b, h in self.runs.items():
             ax_g.plot(np.sqrt(np.maximum(h.curve("kl"), 0)), h.curve("gold"), "-", color=_color(b), alpha=0.25, lw=1)
@@ -99,6 +100,8 @@ class BetaSweepWidget(FigureWidget):
         ax_s.axis("off")
         self.text = ax_s.text(0.0, 1.0, "", va="top", ha="left", family="monospace", fontsize=7.5,
                               transform=ax_s.transAxes)
+        self.dynamic(self.line_proxy, self.line_gold, self.vline, self.line_run, self.point, self.star, self.text,
+                     ax_t.title, ax_g.title, self.time_legend, ax_g.get_legend())
 
     def _optimum(self, beta: float) -> tuple[float, float]:
         i = int(np.argmin(np.abs(self.frontier["beta"] - beta)))
@@ -123,7 +126,7 @@ class BetaSweepWidget(FigureWidget):
         self.line_proxy.set_data(x, h.evals["proxy"])
         self.line_gold.set_data(x, h.evals["gold"])
         self.line_gold.set_color(c)
-        self.ax_time.legend(handles=[self.line_proxy, self.line_gold], loc="upper left", fontsize=8)
+        self.time_legend.legend_handles[1].set_color(c)  # the legend is made once; only its swatch follows beta
         self.vline.set_xdata([it, it])
         sq = np.sqrt(np.maximum(h.curve("kl"), 0))
         self.line_run.set_data(sq[: k + 1], h.curve("gold")[: k + 1])

@@ -1,14 +1,22 @@
 """Interactive figures (lessons 1-6): ipywidgets controls + a matplotlib figure redrawn in place.
 
 Each widget keeps one `matplotlib.figure.Figure` whose artists are updated when a
-control changes, then re-rendered into one `ipywidgets.Output`. Tests drive a widget
-by setting a control's `.value` and reading the artists (see `bar_heights`).
+control changes (`set_height`, `set_data`; nothing is cleared or re-created), then
+rendered by Agg into one `ipywidgets.Image` (a PNG sent as a binary message, swapped
+in place by the browser). The figure's layout is computed once, and again only when
+tick labels change (`relayout()`), so a slider step costs one draw and one fast PNG
+encode. Tests drive a widget by setting a control's `.value` and reading the artists
+(see `bar_heights`, `state`).
 """
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image as PILImage
 
 from pgcourse import logderiv, soft
 from pgcourse.labs import gae_lab
@@ -17,24 +25,86 @@ from pgcourse.util import positive_float
 
 BLUE, RED, GREY, GREEN = "#1f77b4", "#d62728", "#7f7f7f", "#2ca02c"
 STYLE = {"description_width": "100px"}  # room for labels such as "learning rate"
+CONTROLS_WIDTH = "330px"  # a slider is 300 px wide, its readout included: never squeeze it
 
 
 class FigureWidget:
-    """Base: holds `fig`, an Output to show it in, and the controls; `redraw()` re-renders in place."""
+    """Base: holds `fig`, the `image` widget showing it, and the controls; `redraw()` re-renders in place."""
 
     def __init__(self, fig: Figure):
         import ipywidgets as w
 
         self.fig = fig
-        self.output = w.Output()
+        FigureCanvasAgg(fig)  # draw with Agg, whatever the notebook's backend
+        self.image = w.Image(format="png", layout=w.Layout(flex="0 1 auto", min_width="0", max_width="100%",
+                                                          height="auto", object_fit="contain"))
         self.controls: dict[str, w.Widget] = {}
+        self._engine = None  # the figure's layout engine, run on the first draw and after relayout()
+        self._relayout = True
+        self._dynamic: list = []  # artists update() changes; the rest is drawn once, kept as a background
+        self._background = None
+
+    def dynamic(self, *artists) -> None:
+        """Declare the artists `update()` changes (bars, lines, titles, ...): a slider step redraws only
+        them over a saved background of everything else (blitting). Anything else that changes must
+        call `relayout()`."""
+        for a in artists:
+            self._dynamic.extend(a if isinstance(a, (list, tuple)) or hasattr(a, "patches") else [a])
+
+    def relayout(self) -> None:
+        """Recompute the layout at the next redraw (call when tick labels or titles change size)."""
+        self._relayout = True
+
+    def render(self) -> bytes:
+        """The figure as PNG bytes, drawn now."""
+        fig, canvas = self.fig, self.fig.canvas
+        drawn = False
+        if self._relayout or self._background is None:
+            if self._engine is None:
+                self._engine = fig.get_layout_engine()
+            elif self._engine is not None:
+                self._engine.execute(fig)
+            canvas.draw()
+            drawn = True
+            if self._engine is not None:
+                fig.set_layout_engine("none")  # later draws keep the positions found here
+            self._relayout = False
+            if self._dynamic:  # the background: everything but the dynamic artists
+                for a in self._dynamic:
+                    a.set_animated(True)
+                try:
+                    canvas.draw()
+                    self._background = canvas.copy_from_bbox(fig.bbox)
+                finally:
+                    for a in self._dynamic:
+                        a.set_animated(False)
+        if self._dynamic:
+            canvas.restore_region(self._background)
+            for a in sorted(self._dynamic, key=lambda a: a.get_zorder()):
+                fig.draw_artist(a)
+        elif not drawn:
+            canvas.draw()
+        rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+        buf = io.BytesIO()
+        PILImage.fromarray(rgb).save(buf, format="png", compress_level=1)
+        return buf.getvalue()
 
     def redraw(self) -> None:
-        from IPython.display import clear_output, display
+        self.image.value = self.render()
 
-        with self.output:
-            clear_output(wait=True)
-            display(self.fig)
+    def _beside(self, controls, title=None):
+        """Controls in a column of fixed width, the figure to their right (it may shrink, they may not)."""
+        import ipywidgets as w
+
+        column = w.VBox(list(controls), layout=w.Layout(min_width=CONTROLS_WIDTH, flex="0 0 auto"))
+        return w.HBox([column, self.image], layout=w.Layout(align_items="flex-start", width="100%"))
+
+    def _above(self, rows):
+        """Rows of controls (wrapping when the window is narrow) above the figure."""
+        import ipywidgets as w
+
+        boxes = [w.HBox(list(r), layout=w.Layout(flex_flow="row wrap")) for r in rows]
+        return w.VBox([*boxes, self.image])
 
     def _observe_all(self, callback) -> None:
         for c in self.controls.values():
@@ -67,6 +137,9 @@ def plot_distribution_update(theta, a: int, G: float, lr: float) -> Figure:
     return fig
 
 
+CUSTOM = "(the sliders' logits)"
+
+
 class DistributionUpdateWidget(FigureWidget):
     """Sliders for the logits, the sampled action, the return G and the learning rate;
     bars of pi before (blue) and after (red) one policy-gradient step."""
@@ -89,8 +162,10 @@ class DistributionUpdateWidget(FigureWidget):
                                                   description="sampled")
         self.controls["G"] = w.FloatSlider(style=STYLE, value=G, min=-5, max=5, step=0.1, description="G (return)")
         self.controls["lr"] = w.FloatSlider(style=STYLE, value=lr, min=0.01, max=2.0, step=0.01, description="learning rate")
-        self.presets = w.Dropdown(style=STYLE, 
-            options=["uniform", "a1 favoured", "a3 nearly certain"], value=None, description="preset")
+        self.preset_logits = {"uniform": [0.0] * k, "a1 favoured": [2.0] + [0.0] * (k - 1),
+                              f"a{k} nearly certain": [0.0] * (k - 1) + [4.0]}
+        self.presets = w.Dropdown(style=STYLE, options=[CUSTOM, *self.preset_logits], value=CUSTOM,
+                                  description="preset")
         self.presets.observe(lambda ch: self.apply_preset(ch["new"]), names="value")
 
         ax = self.ax = self.fig.add_subplot()
@@ -98,15 +173,16 @@ class DistributionUpdateWidget(FigureWidget):
         self.bars_before = ax.bar(x - 0.2, np.zeros(k), 0.4, color=BLUE, label="before")
         self.bars_after = ax.bar(x + 0.2, np.zeros(k), 0.4, color=RED, label="after")
         _prob_axes(ax, k)
-        ax.legend(loc="upper right")
+        ax.set_ylim(0, 1.3)  # headroom above 1 for the legend: it never covers a bar
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.legend(loc="upper center", ncol=2)
+        self.dynamic(self.bars_before, self.bars_after, ax.title)
         self._observe_all(self.update)
-        self.widget = w.HBox([w.VBox([self.presets, *self.controls.values()]), self.output])
+        self.widget = self._beside([self.presets, *self.controls.values()])
         self.update()
 
     def apply_preset(self, name: str | None) -> None:
-        logits = {"uniform": [0.0] * self.k,
-                  "a1 favoured": [2.0] + [0.0] * (self.k - 1),
-                  "a3 nearly certain": [0.0] * (self.k - 1) + [4.0]}.get(name)
+        logits = self.preset_logits.get(name)
         if logits is None:
             return
         self._suspended = True  # one redraw for the whole preset, not one per slider
@@ -128,6 +204,9 @@ class DistributionUpdateWidget(FigureWidget):
             return
         a, G, lr = self.controls["action"].value, self.controls["G"].value, self.controls["lr"].value
         theta = self.theta
+        preset = self.preset_logits.get(self.presets.value)
+        if preset is not None and not np.allclose(theta, preset):
+            self.presets.value = CUSTOM  # a logit moved off the preset: say so
         before = logderiv.softmax(theta)
         after = logderiv.softmax(logderiv.bandit_pg_step(theta, a, G, lr))
         for bar, h in zip(self.bars_before, before):
@@ -183,11 +262,11 @@ class BanditLearningWidget(FigureWidget):
         self.ax_j.set_xlabel("update step")
         self.ax_j.set_ylabel("expected reward")
         self.ax_j.legend(loc="lower right")
+        self.dynamic(self.bars, self.curve, self.marker, self.ax_pi.title, self.ax_j.title, self.ax_j.get_legend())
         self.controls["lr"].observe(lambda ch: self.simulate(), names="value")
         self.controls["seed"].observe(lambda ch: self.simulate(), names="value")
         self.controls["step"].observe(lambda ch: self.show_step(), names="value")
-        self.widget = w.VBox([w.HBox([self.play, self.controls["step"]]),
-                              w.HBox([self.controls["lr"], self.controls["seed"]]), self.output])
+        self.widget = self._above([[self.play, self.controls["step"]], [self.controls["lr"], self.controls["seed"]]])
         self.simulate()
 
     def simulate(self) -> None:
@@ -244,13 +323,15 @@ class AdvantageWidget(FigureWidget):
         self.ax_q.set_ylabel("Q(s, a)")
         self.ax_q.legend(loc="upper left", fontsize=8)
         self.grad_bars = self.ax_g.bar(x, np.zeros(k), color=GREY)
-        self.ax_g.axhline(0.0, color="black", lw=0.8)
+        zero = self.ax_g.axhline(0.0, color="black", lw=0.8)
         span = (self.q.max() - self.q.min()) / 2 + 1e-9
         self.ax_g.set_ylim(-span, span)  # |pi(a) (Q(a) - V)| <= (max Q - min Q) / 2... bounded by the Q range
         self.ax_g.set_xticks(x, [f"a{i + 1}" for i in range(k)])
         self.ax_g.set_ylabel("pi(a) * (Q(s,a) - V(s))")
+        self.dynamic(self.q_bars, self.v_line, self.grad_bars, zero, self.ax_q.title, self.ax_g.title,
+                     self.ax_q.get_legend())
         self._observe_all(self.update)
-        self.widget = w.HBox([w.VBox(list(self.controls.values())), self.output])
+        self.widget = self._above([self.controls.values()])
         self.update()
 
     @property
@@ -286,16 +367,22 @@ class GAELambdaWidget(FigureWidget):
     measured over many rollouts for a grid of lambdas; the slider moves a marker along the curves.
     Right: the average estimated advantage of 'right' in each state vs its target, at the chosen lambda."""
 
+    CRITIC_ERRORS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)  # 1: knows only the average; 2: backwards
+
     def __init__(self, critic_error: float = 1.0, n_episodes: int = 3000, seed: int = 0):
         import ipywidgets as w
 
-
+        if float(critic_error) not in self.CRITIC_ERRORS:
+            raise ValueError(f"critic_error must be one of {self.CRITIC_ERRORS}, got {critic_error}")
         self.chain = gae_lab.Chain()
         self.lams = np.round(np.linspace(0, 1, 21), 2)
         self.n_episodes, self.seed = int(n_episodes), int(seed)
+        # Every slider position measured once, here: moving a slider only looks a result up.
+        self.results = {e: gae_lab.gae_bias_variance(self.chain, self.lams, e, self.n_episodes, self.seed)
+                        for e in self.CRITIC_ERRORS}
         super().__init__(Figure(figsize=(9.5, 3.4), layout="constrained"))
         self.controls["lam"] = w.SelectionSlider(style=STYLE, options=list(self.lams), value=0.95, description="lambda")
-        self.controls["critic_error"] = w.SelectionSlider(style=STYLE, options=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        self.controls["critic_error"] = w.SelectionSlider(style=STYLE, options=list(self.CRITIC_ERRORS),
                                                           value=float(critic_error), description="critic error")
         self.ax_c, self.ax_a = self.fig.subplots(1, 2)
         (self.l_bias,) = self.ax_c.plot([], [], color=BLUE, label="bias²")
@@ -309,19 +396,21 @@ class GAELambdaWidget(FigureWidget):
         S = self.chain.n_states
         self.est_bars = self.ax_a.bar(np.arange(S) - 0.2, np.zeros(S), 0.4, color=BLUE, label="mean GAE estimate")
         self.tgt_bars = self.ax_a.bar(np.arange(S) + 0.2, np.zeros(S), 0.4, color=GREY, label="target Q - V_hat")
-        self.ax_a.axhline(0, color="black", lw=0.8)
+        zero = self.ax_a.axhline(0, color="black", lw=0.8)
         self.ax_a.set_xticks(range(S), [f"s{i}" for i in range(S)])
         self.ax_a.set_ylabel("advantage of 'right'")
         self.ax_a.legend(loc="lower left", fontsize=8)
+        self.dynamic(self.marker, self.est_bars, self.tgt_bars, zero, self.ax_c.title, self.ax_a.get_legend())
         self.controls["critic_error"].observe(lambda ch: self.measure(), names="value")
         self.controls["lam"].observe(lambda ch: self.show(), names="value")
-        self.widget = w.VBox([w.HBox([self.controls["lam"], self.controls["critic_error"]]), self.output])
+        self.widget = self._above([[self.controls["lam"], self.controls["critic_error"]]])
         self.measure()
 
     def measure(self) -> None:
-        self.result = gae_lab.gae_bias_variance(self.chain, self.lams, self.controls["critic_error"].value,
-                                                  self.n_episodes, self.seed)
+        """Show the (precomputed) measurement for the slider's critic error."""
+        self.result = self.results[float(self.controls["critic_error"].value)]
         r = self.result
+        self.relayout()  # new y limits, new tick labels
         self.l_bias.set_data(r["lams"], r["bias2"])
         self.l_var.set_data(r["lams"], r["var"])
         self.l_mse.set_data(r["lams"], r["mse"])
@@ -357,7 +446,7 @@ class ClippedObjectiveWidget(FigureWidget):
     def __init__(self, eps: float = 0.2, adv: float = 1.0, r_max: float = 2.5):
         import ipywidgets as w
 
-        super().__init__(Figure(figsize=(7.5, 5.2), layout="constrained"))
+        super().__init__(Figure(figsize=(6.4, 4.6), layout="constrained"))
         self.r = np.linspace(0.0, float(r_max), 501)
         self.controls["eps"] = w.FloatSlider(style=STYLE, value=eps, min=0.01, max=0.5, step=0.01, description="epsilon")
         self.controls["adv"] = w.FloatSlider(style=STYLE, value=adv, min=-2.0, max=2.0, step=0.1, description="advantage A")
@@ -366,16 +455,27 @@ class ClippedObjectiveWidget(FigureWidget):
         (self.l_clip,) = self.ax_l.plot(self.r, self.r, color=BLUE, lw=2.5, label="L_CLIP")
         (self.d_cpi,) = self.ax_d.plot(self.r, self.r, color=GREY, ls="--", label="dL_CPI/dr")
         (self.d_clip,) = self.ax_d.plot(self.r, self.r, color=BLUE, lw=2.5, label="dL_CLIP/dr")
-        self._shades: list = []
+        # The clip range (shaded) and the zero-gradient range (hatched): made once, moved by update().
+        self.clip_span = self.ax_l.axvspan(0.8, 1.2, color=BLUE, alpha=0.12, label="clip range 1 ± eps")
+        self.zero_spans = [ax.axvspan(0, 1, facecolor="none", edgecolor=RED, hatch="//", lw=0,
+                                      label="dL_CLIP/dr = 0") for ax in (self.ax_l, self.ax_d)]
         self.ax_l.axvline(1.0, color="black", lw=0.6)
         self.ax_d.axvline(1.0, color="black", lw=0.6)
         self.ax_l.set_ylabel("objective (per sample)")
         self.ax_d.set_ylabel("gradient in r")
         self.ax_d.set_xlabel("probability ratio r = pi_new / pi_old")
-        self.ax_l.legend(loc="upper left", fontsize=8)
-        self.ax_d.legend(loc="upper left", fontsize=8)
+        # Beside the axes, never over the hatched side (left when A < 0, right when A > 0).
+        self.ax_l.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        self.ax_d.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        self.dynamic(self.l_cpi, self.l_clip, self.d_cpi, self.d_clip, self.clip_span, *self.zero_spans,
+                     self.ax_l.title)
+        # Fixed limits (the largest |A| the slider allows): the curves' slopes compare across A, and the
+        # tick labels never change, so no slider step needs a new layout.
+        a_max = max(abs(self.controls["adv"].min), abs(self.controls["adv"].max))
+        self.ax_l.set_ylim(-1.05 * a_max * self.r.max(), 1.05 * a_max * self.r.max())
+        self.ax_d.set_ylim(-1.1 * a_max, 1.1 * a_max)
         self._observe_all(self.update)
-        self.widget = w.HBox([w.VBox(list(self.controls.values())), self.output])
+        self.widget = self._beside(self.controls.values())
         self.update()
 
     def update(self) -> None:
@@ -386,19 +486,22 @@ class ClippedObjectiveWidget(FigureWidget):
         self.l_clip.set_ydata(f["clip"])
         self.d_cpi.set_ydata(f["d_cpi"])
         self.d_clip.set_ydata(f["d_clip"])
-        for s in self._shades:
-            s.remove()
+        self.clip_span.set_x(1 - eps)
+        self.clip_span.set_width(2 * eps)
         zero = (f["d_clip"] == 0) & (adv != 0)
-        self._shades = [self.ax_l.axvspan(1 - eps, 1 + eps, color=BLUE, alpha=0.12, label="clip range")]
-        if zero.any():
-            lo, hi = self.r[zero].min(), self.r[zero].max()
-            for ax in (self.ax_l, self.ax_d):
-                self._shades.append(ax.axvspan(lo, hi, facecolor="none", edgecolor=RED, hatch="//", lw=0))
-        ymax = max(1e-3, np.abs(f["cpi"]).max(), 1e-3)
-        self.ax_l.set_ylim(-ymax * 1.05, ymax * 1.05)
-        self.ax_d.set_ylim(-2.2, 2.2)
-        side = "r > 1 + eps" if adv > 0 else ("r < 1 - eps" if adv < 0 else "nowhere: A = 0, no gradient at all")
-        self.ax_l.set_title(f"eps = {eps:.2f}, A = {adv:+.1f}: zero gradient (hatched) where {side}", fontsize=9)
+        for span in self.zero_spans:
+            span.set_visible(bool(zero.any()))
+            if zero.any():
+                lo, hi = self.r[zero].min(), self.r[zero].max()
+                span.set_x(lo)
+                span.set_width(hi - lo)
+        if adv > 0:
+            what = "zero gradient (hatched) where r > 1 + eps"
+        elif adv < 0:
+            what = "zero gradient (hatched) where r < 1 - eps"
+        else:
+            what = "the objective is flat, no gradient anywhere"
+        self.ax_l.set_title(f"eps = {eps:.2f}, A = {adv:+.1f}: {what}", fontsize=9)
         self.redraw()
 
     def zero_gradient_interval(self) -> tuple[float, float] | None:
@@ -442,9 +545,10 @@ class SoftPolicyWidget(FigureWidget):
         self.p_bars = self.ax_p.bar(x, np.zeros(k), color=BLUE)
         self.ax_p.axhline(1.0 / k, color=GREY, ls=":", label="uniform")
         self.ax_p.legend(loc="upper left", fontsize=8)
+        self.dynamic(self.p_bars, self.ax_p.title, self.ax_q.title, self.ax_p.get_legend())
         _prob_axes(self.ax_p, k)
         self._observe_all(self.update)
-        self.widget = w.VBox([w.HBox([self.play, self.controls["log10_alpha"]]), self.output])
+        self.widget = self._above([[self.play, self.controls["log10_alpha"]]])
         self.update()
 
     @property

@@ -98,6 +98,13 @@ class LabServer:
             return "(no server log)"
         return "\n".join(lines[-n:])
 
+    def shutdown_sessions(self, notebook_rel: str) -> None:
+        """End the sessions (and kernels) of `notebook_rel`: the next notebook gets the CPU."""
+        for s in self.api("sessions"):
+            if s.get("path") == notebook_rel:
+                with contextlib.suppress(Exception):
+                    self.api(f"sessions/{s['id']}", method="DELETE")
+
     def session_kernel(self, notebook_rel: str):
         """The kernel model of the session running `notebook_rel`, or None."""
         for s in self.api("sessions"):
@@ -244,6 +251,78 @@ def jupyter_lab(root_dir: Path, tmp_dir: Path, start_timeout: float = 60):
 def code_cells_with_source(path: Path) -> int:
     nb = nbformat.read(path, as_version=4)
     return sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
+
+
+def notebook_builds_widgets(path: Path) -> bool:
+    """Does a code cell of the notebook build an interactive widget (sliders, buttons)?"""
+    nb = nbformat.read(path, as_version=4)
+    words = ("Widget(", "widget(", "Slider(", "ToggleButtons(", "Dropdown(", "Play(")
+    return any(c.cell_type == "code" and any(w in c.source for w in words) for c in nb.cells)
+
+
+# The widgets timed before and after, with the lessons' arguments.
+BEFORE_AFTER_WIDGETS = [
+    ("DistributionUpdateWidget", "w.DistributionUpdateWidget(n_actions=3)"),
+    ("BanditLearningWidget", "w.BanditLearningWidget(means=(1.0, 2.0, 3.0), steps=300, lr=0.1, seed=0)"),
+    ("AdvantageWidget", "w.AdvantageWidget(q_values=(1.0, 3.0, 2.0))"),
+    ("GAELambdaWidget", "w.GAELambdaWidget(critic_error=1.0)"),
+    ("ClippedObjectiveWidget", "w.ClippedObjectiveWidget(eps=0.2, adv=1.0)"),
+    ("SoftPolicyWidget", "w.SoftPolicyWidget(q_values=(1.0, 2.0, 2.5, 0.5), alpha=0.5)"),
+    ("BetaSweepWidget", "r.beta_sweep_widget(runs, FRONTIER, beta=1.0, iteration=60)"),
+]
+
+
+def write_before_after_notebook(path: Path, repo: Path, ref: str) -> Path:
+    """A notebook building each widget twice: from `git show ref:pgcourse/...` ("before") and from the
+    working tree ("after"), one cell each, titled '# before: Name' / '# after: Name'. Lesson 7's widget
+    gets the synthetic sweep of tests/test_rlhf_widgets.py."""
+    base = path.parent / "baseline"
+    base.mkdir(parents=True, exist_ok=True)
+    for mod in ("widgets", "rlhf_widgets"):
+        src = subprocess.run(["git", "show", f"{ref}:pgcourse/{mod}.py"], cwd=repo, check=True,
+                             capture_output=True, text=True).stdout
+        src = src.replace("from pgcourse.widgets import", "from before_widgets import")
+        (base / f"before_{mod}.py").write_text(src)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import sys\n"
+        f"sys.path[:0] = [{str(base)!r}, {str(repo / 'tests')!r}]\n"
+        "import before_widgets, before_rlhf_widgets\n"
+        "from pgcourse import widgets, rlhf_widgets\n"
+        "from test_rlhf_widgets import FRONTIER, _runs\n"
+        "runs = _runs()\n"
+        "BEFORE, AFTER = (before_widgets, before_rlhf_widgets), (widgets, rlhf_widgets)")]
+    for name, expr in BEFORE_AFTER_WIDGETS:
+        for when in ("before", "after"):
+            nb.cells.append(nbformat.v4.new_code_cell(
+                f"# {when}: {name}\nw, r = {when.upper()}\n{expr}"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def before_after_table(rows, ref: str, goal_ms: float, loads) -> str:
+    """rows: (notebook, 'before: Name' / 'after: Name', control, [dom ms], [decoded ms])."""
+    def med(xs):
+        xs = sorted(xs)
+        return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2 if xs else float("nan")
+
+    by = {}
+    for _, title, control, dom, dec in rows:
+        when, _, name = title.partition(": ")
+        by.setdefault((name, control), {})[when] = (med(dom), med(dec), len(dom))
+    lines = [f"key-to-pixels latency, median ms: widgets of {ref!r} (before) and of the working tree (after)",
+             f"  ({'; '.join(loads)}; goal: <= {goal_ms:.0f} ms to the DOM; Play: first frame after its interval)",
+             f"  {'widget':<24} {'control':<18} {'before DOM':>10} {'decoded':>8} {'after DOM':>10} "
+             f"{'decoded':>8} {'after/before':>12}"]
+    for (name, control), d in by.items():
+        b, a = d.get("before", (float("nan"),) * 3), d.get("after", (float("nan"),) * 3)
+        ratio = a[0] / b[0] if b[0] == b[0] and b[0] > 0 else float("nan")
+        lines.append(f"  {name[:24]:<24} {control[:18]:<18} {b[0]:>8.0f}ms {b[1]:>6.0f}ms {a[0]:>8.0f}ms "
+                     f"{a[1]:>6.0f}ms {ratio:>12.2f}")
+    return "\n".join(lines)
 
 
 def write_demo_notebook(path: Path) -> Path:
@@ -406,4 +485,186 @@ JS_WIDGET_TEXT_ERRORS = r"""
     '[data-pgtest="widget"] .widget-output .jp-OutputArea-output')]
     .map(e => e.textContent || '')
     .filter(t => t.includes('Traceback') || /\w+Error:/.test(t))
+"""
+
+# Layout of every slider readout in every widget of the open notebook that
+# shows a figure (a widget view whose Output holds an image). Each readout is
+# scrolled into view (vertically only) and must be visible (the topmost
+# element at its centre and near both ends), lie inside the window
+# horizontally and not overlap the widget's figure. (A widget view is an
+# output whose child is a `.jupyter-widgets` node: JupyterLab 4.6 does not
+# mark it with its MIME type.) Returns {pending: true}
+# while a figure has not loaded, else {widgets, checked, problems, readouts}.
+JS_READOUT_LAYOUT = r"""
+() => {
+  const FIGURE = '.widget-image, .widget-output .jp-OutputArea img';
+  const vw = document.documentElement.clientWidth;
+  const views = [...document.querySelectorAll(
+      '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]
+      .filter(v => v.querySelector(':scope > .jupyter-widgets'))
+      .filter(v => !v.parentElement.closest('.widget-output'))
+      .filter(v => v.querySelector('.widget-readout') && v.querySelector(FIGURE));
+  const res = {widgets: views.length, checked: 0, problems: [], readouts: []};
+  const fmt = r => `[${Math.round(r.left)}, ${Math.round(r.right)}] x [${Math.round(r.top)}, ${Math.round(r.bottom)}]`;
+  const scrollToCentre = el => {
+    let p = el.parentElement;
+    while (p && !(p.scrollHeight > p.clientHeight &&
+                  /(auto|scroll)/.test(getComputedStyle(p).overflowY))) p = p.parentElement;
+    if (!p) return;
+    const pr = p.getBoundingClientRect(), er = el.getBoundingClientRect();
+    p.scrollTop += (er.top + er.height / 2) - (pr.top + pr.height / 2);
+  };
+  const describe = e => !e ? 'nothing' : e.tagName.toLowerCase() +
+      (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\s+/).join('.') : '');
+  for (const [w, view] of views.entries()) {
+    const imgs = [...view.querySelectorAll(FIGURE)];
+    if (imgs.some(i => !i.complete || !i.naturalWidth)) return {pending: true};
+    for (const readout of view.querySelectorAll('.widget-readout')) {
+      const slider = readout.closest('.widget-slider');
+      const lab = slider && slider.querySelector('.widget-label');
+      const name = `widget ${w + 1}, slider ${JSON.stringify(lab ? lab.textContent.trim() : '?')}`;
+      scrollToCentre(readout);
+      const r = readout.getBoundingClientRect();
+      res.checked += 1;
+      res.readouts.push({name, text: readout.textContent.trim(), rect: fmt(r),
+                         figures: imgs.map(i => fmt(i.getBoundingClientRect()))});
+      const style = getComputedStyle(readout);
+      if (r.width < 1 || r.height < 1 || style.visibility !== 'visible' || +style.opacity === 0) {
+        res.problems.push(`${name}: readout not shown (box ${fmt(r)}, visibility ${style.visibility})`);
+        continue;
+      }
+      if (r.left < 0 || r.right > vw) {
+        res.problems.push(`${name}: readout ${fmt(r)} outside the window's width ${vw}`);
+      }
+      for (const img of imgs) {
+        const f = img.getBoundingClientRect();
+        const dx = Math.min(r.right, f.right) - Math.max(r.left, f.left);
+        const dy = Math.min(r.bottom, f.bottom) - Math.max(r.top, f.top);
+        if (dx > 0 && dy > 0) {
+          res.problems.push(`${name}: readout ${fmt(r)} overlaps the figure ${fmt(f)}`);
+        }
+      }
+      const y = r.top + r.height / 2;
+      for (const x of [r.left + 2, r.left + r.width / 2, r.right - 2]) {
+        const hit = document.elementFromPoint(x, y);
+        if (!(hit && (hit === readout || readout.contains(hit)))) {
+          res.problems.push(`${name}: at (${Math.round(x)}, ${Math.round(y)}) the readout ` +
+                            `${JSON.stringify(readout.textContent.trim())} is covered by ${describe(hit)}`);
+          break;
+        }
+      }
+    }
+  }
+  return res;
+}
+"""
+
+
+# Every widget view of the open notebook with controls: marks each view
+# `data-pgview=<n>` and returns [{view, cell, title, controls: [{kind, label,
+# n}]}], kind one of slider, toggle, dropdown, play; `n` counts controls of
+# that kind in the view. A view's figure is an ipywidgets Image or an image in
+# an Output widget; a view without one (lesson 0) shows its result in labels.
+JS_LIST_WIDGETS = r"""
+() => {
+  const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+  const cells = [...nb.querySelectorAll('.jp-Cell')];
+  const views = [...nb.querySelectorAll('.jp-OutputArea-output')]
+      .filter(v => v.querySelector(':scope > .jupyter-widgets'))
+      .filter(v => !v.parentElement.closest('.widget-output'));
+  const out = [];
+  for (const v of views) {
+    const controls = [];
+    const text = el => (el ? el.textContent.trim() : '');
+    v.querySelectorAll('.widget-slider').forEach((el, n) => controls.push(
+        {kind: 'slider', label: text(el.querySelector('.widget-label')), n}));
+    v.querySelectorAll('.widget-toggle-buttons').forEach((el, n) => controls.push(
+        {kind: 'toggle', label: text(el.querySelector('.widget-label')), n}));
+    v.querySelectorAll('.widget-dropdown').forEach((el, n) => controls.push(
+        {kind: 'dropdown', label: text(el.querySelector('.widget-label')), n}));
+    v.querySelectorAll('.widget-play').forEach((el, n) => controls.push({kind: 'play', label: 'Play', n}));
+    if (!controls.length) continue;  // progress bars and other output-only widgets
+    const cell = v.closest('.jp-Cell');
+    const src = cell.querySelector('.jp-InputArea .cm-content');
+    const first = src ? (src.querySelector('.cm-line') || {}).textContent || '' : '';
+    v.setAttribute('data-pgview', String(out.length));
+    out.push({view: out.length, cell: cells.indexOf(cell), title: first.trim(), controls});
+  }
+  return out;
+}
+"""
+
+# What a view shows: its figures' sources, or (no figure) its labels' text.
+JS_VIEW_SIGNATURE_FN = r"""
+(view) => {
+  const imgs = [...view.querySelectorAll('.widget-image, .widget-output .jp-OutputArea img')];
+  if (imgs.length) return imgs.map(i => i.getAttribute('src') || '').join('|');
+  return [...view.querySelectorAll('.widget-label, .widget-html-content')]
+      .filter(l => !l.closest('.widget-slider, .widget-dropdown, .widget-toggle-buttons'))
+      .map(l => l.textContent).join('|');
+}
+"""
+
+# Arm a latency measurement on view `n`: t0 at the next keydown / mousedown /
+# explicit start, t1 when the view's signature first changes in the DOM, t2
+# when its new images are decoded (ready to paint). Read with JS_MOVE_RESULT.
+JS_ARM_MOVE = r"""
+(n) => {
+  const view = document.querySelector(`[data-pgview="${n}"]`);
+  const sig = """ + JS_VIEW_SIGNATURE_FN.strip() + r""";
+  if (window.__pgMove && window.__pgMove.observer) window.__pgMove.observer.disconnect();
+  const m = {t0: null, t1: null, t2: null, sig0: sig(view)};
+  const start = () => { if (m.t0 === null) m.t0 = performance.now(); };
+  m.start = start;
+  document.addEventListener('keydown', start, {capture: true, once: true});
+  document.addEventListener('mousedown', start, {capture: true, once: true});
+  m.observer = new MutationObserver(() => {
+    if (m.t1 !== null || m.t0 === null) return;
+    const s = sig(view);
+    if (!s || s === m.sig0) return;
+    m.t1 = performance.now();
+    const imgs = [...view.querySelectorAll('.widget-image, .widget-output .jp-OutputArea img')];
+    Promise.all(imgs.map(i => i.decode().catch(() => null)))
+        .then(() => { m.t2 = performance.now(); });
+    if (!imgs.length) m.t2 = m.t1;
+  });
+  m.observer.observe(view, {subtree: true, childList: true, attributes: true,
+                            attributeFilter: ['src'], characterData: true});
+  window.__pgMove = m;
+  return m.sig0.length;
+}
+"""
+
+JS_MOVE_RESULT = r"""
+() => {
+  const m = window.__pgMove;
+  if (!m || m.t0 === null || m.t1 === null || m.t2 === null) return null;
+  m.observer.disconnect();
+  return {dom: m.t1 - m.t0, decoded: m.t2 - m.t0};
+}
+"""
+
+# Choose option `index` of the `n`-th dropdown of view `v`, starting the clock.
+JS_SELECT_OPTION = r"""
+([v, n, index]) => {
+  const sel = document.querySelectorAll(`[data-pgview="${v}"] .widget-dropdown select`)[n];
+  window.__pgMove.start();
+  sel.selectedIndex = index;
+  sel.dispatchEvent(new Event('change', {bubbles: true}));
+  return sel.options[index].textContent;
+}
+"""
+
+JS_WIDGET_ERRORS = r"""
+() => [...document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .widget-output .jp-OutputArea-output')]
+    .map(e => e.textContent || '')
+    .filter(t => t.includes('Traceback') || /\w+Error:/.test(t))
+"""
+
+JS_HAS_FIGURE_WIDGET = r"""
+() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .widget-slider')]
+    .some(s => s.closest('.jp-OutputArea-output') &&
+               s.closest('.jp-OutputArea-output').querySelector(
+                   '.widget-image, .widget-output .jp-OutputArea img'))
 """

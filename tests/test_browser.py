@@ -1,18 +1,27 @@
-"""End to end: lessons' widgets work in JupyterLab 4 in a real browser.
+"""End to end: every lesson's widgets work in JupyterLab 4 in a real browser, and answer fast.
 
-Starts JupyterLab, opens the notebook in headless Chromium (Debian's
-/usr/bin/chromium driven by playwright-python), runs all cells from the Run
-menu, checks no cell failed, then moves a widget's slider (lesson 1: "G
-(return)" of the distribution-update widget; lesson 6: "log10 alpha" of the
-temperature widget; lesson 7: "beta" of the beta-sweep widget) and checks its
-matplotlib PNG is redrawn.
+One JupyterLab server serves the repository; for each lesson (00-07) the test
+opens the notebook in headless Chromium (Debian's /usr/bin/chromium driven by
+playwright-python), runs all cells from the Run menu and checks no cell
+failed; checks that, in a 1280 x 800 window, every slider readout of a figure
+widget is visible, inside the window and clear of the figure; then, in every
+widget, moves each slider with the keyboard (several single steps), clicks
+each toggle button, picks each dropdown's options and presses Play, and checks
+that the figure changes every time, with no traceback or widget error. Each
+step is timed from the key press (or click) to the widget's image changing in
+the DOM ("key->DOM") and to the new image being decoded ("->decoded"); a table
+of medians per widget and control is printed at the end (with the load
+average: a busy machine inflates every number).
 
-    pytest -m browser tests/test_browser.py -p no:nbval -s
+    pytest -m browser tests/test_browser.py -s
 
-Skipped (failed when CI is set) if playwright or Chromium is missing.
-PGCOURSE_BROWSER_NOTEBOOK=path.ipynb runs it on another notebook;
-PGCOURSE_BROWSER_ARTIFACTS=dir keeps screenshots there (always saved on
-failure, their path printed).
+PGCOURSE_BROWSER_BASELINE=<git ref> adds a before/after table: the widgets of
+that revision (say `main`) and of the working tree, built side by side in one
+stand-in notebook and timed the same way in the same run.
+PGCOURSE_BROWSER_LESSONS=01,05 limits the lessons. Skipped (failed when CI is
+set) if playwright or Chromium is missing. PGCOURSE_BROWSER_NOTEBOOK=path.ipynb
+runs it on another notebook; PGCOURSE_BROWSER_ARTIFACTS=dir keeps screenshots
+there (always saved on failure, their path printed).
 """
 
 from __future__ import annotations
@@ -30,12 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import browser_support as bs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-LESSON_1 = REPO / "notebooks" / "01_log_derivative_trick.ipynb"
-LESSON_6 = REPO / "notebooks" / "06_sac.ipynb"
-LESSON_7 = REPO / "notebooks" / "07_rlhf.ipynb"
-SLIDER_LABEL = "G (return)"  # the default: lesson 1's widget and the stand-in notebook
+LESSONS = sorted((REPO / "notebooks").glob("0[0-9]_*.ipynb"))
+SLIDER_LABEL = "G (return)"  # the stand-in notebook's slider
+MOVES = 6  # key presses per slider (alternating right / left): the median of these is reported
+LATENCY_GOAL_MS = 150
 PNG_PREFIX = "data:image/png;base64,"
 RUN_ALL_TIMEOUT = 180  # s; a lesson must run in 90 s, leave room on busy CI
+VIEWPORT = {"width": 1280, "height": 800}  # a laptop's browser window
 
 pytestmark = pytest.mark.browser
 
@@ -68,14 +78,6 @@ def browser():
             yield b
         finally:
             b.close()
-
-
-def _notebook_params():
-    custom = os.environ.get("PGCOURSE_BROWSER_NOTEBOOK")
-    if custom:
-        return [pytest.param(Path(custom).resolve(), SLIDER_LABEL, id=Path(custom).stem)]
-    return [pytest.param(LESSON_1, SLIDER_LABEL, id="lesson01"),
-            pytest.param(LESSON_6, "log10 alpha", id="lesson06")]
 
 
 @pytest.fixture
@@ -141,156 +143,219 @@ def _widget_images(page):
     return page.evaluate(bs.JS_WIDGET_IMAGES)
 
 
-def _move_slider(page, label=SLIDER_LABEL):
-    """Move the marked slider with the keyboard (drag if keys do nothing).
-    Returns (readout before, readout after)."""
-    slider = page.locator('[data-pgtest="slider"]')
-    handle = slider.locator(".noUi-handle").first
-    readout = slider.locator(".widget-readout").first
-    handle.scroll_into_view_if_needed()
-    before = readout.inner_text().strip()
-
-    def changed(wait=3.0):
-        end = time.monotonic() + wait
-        while time.monotonic() < end:
-            if readout.inner_text().strip() != before:
-                return True
-            time.sleep(0.1)
-        return False
-
-    for key in ("ArrowRight", "ArrowLeft"):  # left if it starts at its max
-        handle.focus()
-        for _ in range(4):
-            handle.press(key)
-            time.sleep(0.1)
-        if changed():
-            return before, readout.inner_text().strip()
-    # Fallback: drag the handle along the track.
-    track = slider.locator(".noUi-target").first
-    box, hbox = track.bounding_box(), handle.bounding_box()
-    x0, y0 = hbox["x"] + hbox["width"] / 2, hbox["y"] + hbox["height"] / 2
-    x1 = box["x"] + box["width"] * (0.2 if x0 > box["x"] + box["width"] / 2 else 0.8)
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move(x1, y0, steps=10)
-    page.mouse.up()
-    assert changed(), f"slider {label!r} did not move (readout {before!r})"
-    return before, readout.inner_text().strip()
+def _check_readouts(page, timeout=30):
+    """Every slider readout of the notebook's figure widgets is visible,
+    inside the window horizontally and clear of its widget's figure."""
+    deadline = time.monotonic() + timeout
+    while (layout := page.evaluate(bs.JS_READOUT_LAYOUT)).get("pending"):
+        assert time.monotonic() < deadline, "a widget's figure did not load"
+        time.sleep(0.25)
+    assert layout["checked"], "no slider readout found in a widget showing a figure"
+    assert not layout["problems"], (
+        f"slider readouts hidden in a {VIEWPORT['width']} x {VIEWPORT['height']} window:\n  "
+        + "\n  ".join(layout["problems"]))
+    return layout
 
 
-def check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts,
-                               after_run=None, slider_label=SLIDER_LABEL):
-    """Run all cells of `notebook` in JupyterLab, then move the widget's
-    slider labelled `slider_label` and check its figure is redrawn."""
+def _median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2) if xs else float("nan")
+
+
+def _load():
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+class Latencies:
+    """Rows (notebook, widget, control, [key->DOM ms], [->decoded ms]); prints one table."""
+
+    def __init__(self):
+        self.rows = []
+        self.loads = []
+
+    def add(self, notebook, widget, control, dom, decoded):
+        self.rows.append((notebook, widget, control, list(dom), list(decoded)))
+
+    def table(self, title):
+        lines = [title, f"  ({'; '.join(self.loads) or _load()}; goal: median <= {LATENCY_GOAL_MS} ms)",
+                 f"  {'notebook':<18} {'widget':<44} {'control':<18} {'n':>2} {'key->DOM':>9} "
+                 f"{'max':>6} {'->decoded':>9}"]
+        for nb, widget, control, dom, dec in self.rows:
+            med = _median(dom)
+            flag = "" if med <= LATENCY_GOAL_MS or control.startswith("Play") else "  over goal"
+            lines.append(f"  {nb[:18]:<18} {widget[:44]:<44} {control[:18]:<18} {len(dom):>2} "
+                         f"{med:>7.0f}ms {max(dom):>4.0f}ms {_median(dec):>7.0f}ms{flag}")
+        return "\n".join(lines)
+
+
+LATENCIES = Latencies()
+
+
+@pytest.fixture(scope="module")
+def latencies():
+    LATENCIES.loads.append(_load() + " at the start")
+    yield LATENCIES
+    LATENCIES.loads.append(_load() + " at the end")
+    if LATENCIES.rows:
+        print("\n\n" + LATENCIES.table("key-to-pixels latency per widget and control "
+                                       "(median over the moves; Play: first frame after its interval)"))
+
+
+@pytest.fixture(scope="module")
+def repo_lab(browser, tmp_path_factory):
+    """One JupyterLab server for every lesson."""
+    with bs.jupyter_lab(REPO, tmp_path_factory.mktemp("lab")) as server:
+        yield server
+
+
+def _errors(page):
+    return page.evaluate(bs.JS_IOPUB_ERRORS) + page.evaluate(bs.JS_NOTEBOOK_STATE)["errors"] + \
+        page.evaluate(bs.JS_WIDGET_ERRORS)
+
+
+def _timed(page, server, rel, view, action, what, timeout=20):
+    """Arm the clock on `view`, do `action()`, wait for the view's figure to change and the kernel to
+    settle; return (key->DOM ms, ->decoded ms)."""
+    page.evaluate(bs.JS_ARM_MOVE, view)
+    action()
+    deadline = time.monotonic() + timeout
+    while (res := page.evaluate(bs.JS_MOVE_RESULT)) is None:
+        errs = _errors(page)
+        if errs or time.monotonic() > deadline:
+            raise AssertionError(f"{what}: the widget's figure did not change within {timeout} s; "
+                                 "errors:\n" + ("\n".join(errs) or "(none)"))
+        time.sleep(0.02)
+    server.wait_kernel_idle(rel, timeout=60, stable=0.3)
+    return res["dom"], res["decoded"]
+
+
+def _exercise_widgets(page, server, rel, latencies, name):
+    """Every control of every widget in the open notebook: moved, clicked, played; timed."""
+    widgets = page.evaluate(bs.JS_LIST_WIDGETS)
+    for wd in widgets:
+        v = wd["view"]
+        title = wd["title"] if wd["title"].startswith("#") else f"cell {wd['cell']}: {wd['title']}"
+        title = title.lstrip("# ").strip()
+        root = page.locator(f'[data-pgview="{v}"]')
+        for c in wd["controls"]:
+            what = f"{name} {title!r} {c['kind']} {c['label']!r}"
+            dom, dec = [], []
+            if c["kind"] == "slider":
+                handle = root.locator(".widget-slider").nth(c["n"]).locator(".noUi-handle").first
+                handle.scroll_into_view_if_needed()
+                at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+                keys = ["ArrowLeft", "ArrowRight"] if at_max else ["ArrowRight", "ArrowLeft"]
+                for k in range(MOVES):
+                    handle.focus()
+                    d, e = _timed(page, server, rel, v, lambda: handle.press(keys[k % 2]),
+                                  f"{what} ({keys[k % 2]})")
+                    dom.append(d), dec.append(e)
+            elif c["kind"] == "toggle":
+                buttons = root.locator(".widget-toggle-buttons").nth(c["n"]).locator("button")
+                for k in list(range(1, buttons.count())) + [0]:
+                    b = buttons.nth(k)
+                    d, e = _timed(page, server, rel, v, lambda: b.click(), f"{what} (button {k})")
+                    dom.append(d), dec.append(e)
+            elif c["kind"] == "dropdown":
+                n_opt = root.locator(".widget-dropdown").nth(c["n"]).locator("option").count()
+                for k in range(n_opt - 1, 0, -1):  # from the last: each choice changes the figure
+                    d, e = _timed(page, server, rel, v,
+                                  lambda: page.evaluate(bs.JS_SELECT_OPTION, [v, c["n"], k]),
+                                  f"{what} (option {k})")
+                    dom.append(d), dec.append(e)
+            elif c["kind"] == "play":
+                play = root.locator(".widget-play").nth(c["n"])
+                buttons = play.locator("button")
+                d, e = _timed(page, server, rel, v, lambda: buttons.nth(0).click(), f"{what} (play)")
+                dom.append(d), dec.append(e)
+                time.sleep(1.0)  # let it play a few frames
+                buttons.nth(1).click()  # pause
+                server.wait_kernel_idle(rel, timeout=60, stable=0.3)
+            latencies.add(name, title, c["label"] if c["kind"] != "play" else "Play", dom, dec)
+            _log(f"{what}: median {_median(dom):.0f} ms to the DOM ({len(dom)} steps)")
+    errs = _errors(page)
+    assert not errs, f"{name}: errors after using the widgets:\n" + "\n".join(errs)
+    return widgets
+
+
+def run_notebook_in_lab(server, browser, rel, artifacts, latencies, name, after_run=None, readouts=True):
+    """Open `rel` in JupyterLab, Run All, check readouts, exercise every widget; shut its kernel down."""
     t0 = time.monotonic()
-    assert notebook.is_file(), f"missing notebook {notebook}"
-    root = REPO if notebook.is_relative_to(REPO) else notebook.parent
-    rel = notebook.relative_to(root).as_posix()
+    notebook = server.root_dir / rel
     on_disk = notebook.read_bytes()
     expected = bs.code_cells_with_source(notebook)
-
-    with bs.jupyter_lab(root, tmp_path) as server:
-        _log(f"JupyterLab up on port {server.port} in {time.monotonic() - t0:.1f} s")
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        console = []
-        page.on("console", lambda m: console.append(f"{m.type}: {m.text}")
-                if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-        step = "open notebook"
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    console = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    step = "open notebook"
+    try:
+        page.goto(server.url("lab/tree/" + urllib.parse.quote(rel) + "?reset"),
+                  wait_until="domcontentloaded", timeout=90_000)
+        page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell",
+                               state="visible", timeout=90_000)
+        step = "wait for kernel"
+        kernel = _wait_kernel_ready(page, server, rel)
+        page.evaluate(bs.JS_WATCH_IOPUB)
+        step = "run all cells"
+        t_run = time.monotonic()
+        _run_all(page)
+        state = _wait_run_finished(page, server, rel, expected)
+        _log(f"{name}: Run All: {state['executed']}/{expected} cells in {time.monotonic() - t_run:.1f} s")
+        assert not state["errors"], "cells failed in JupyterLab:\n" + "\n".join(state["errors"])
+        assert state["executed"] >= expected, \
+            f"only {state['executed']}/{expected} code cells ran: {state['prompts']}"
+        if after_run:
+            after_run(page)
+        step = "check the slider readouts"
+        if readouts and page.evaluate(bs.JS_HAS_FIGURE_WIDGET):
+            layout = _check_readouts(page)
+            _log(f"{name}: {layout['checked']} slider readouts in {layout['widgets']} figure widgets visible")
+        step = "use every widget"
+        widgets = _exercise_widgets(page, server, rel, latencies, name)
+        _log(f"{name}: {len(widgets)} widgets used")
+        if os.environ.get("PGCOURSE_BROWSER_ARTIFACTS"):
+            for wd in widgets:
+                page.locator(f'[data-pgview="{wd["view"]}"]').screenshot(
+                    path=str(artifacts / f"{notebook.stem}-widget{wd['view']}.png"))
+    except BaseException:
+        shot = artifacts / f"{notebook.stem}-failure.png"
         try:
-            page.goto(server.url("lab/tree/" + urllib.parse.quote(rel)),
-                      wait_until="domcontentloaded", timeout=90_000)
-            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell",
-                                   state="visible", timeout=90_000)
-            step = "wait for kernel"
-            kernel = _wait_kernel_ready(page, server, rel)
-            _log(f"kernel {kernel['name']} idle at {time.monotonic() - t0:.1f} s")
-
-            page.evaluate(bs.JS_WATCH_IOPUB)
-
-            step = "run all cells"
-            t_run = time.monotonic()
-            _run_all(page)
-            state = _wait_run_finished(page, server, rel, expected)
-            _log(f"Run All: {state['executed']}/{expected} cells in "
-                 f"{time.monotonic() - t_run:.1f} s")
-            assert not state["errors"], "cells failed in JupyterLab:\n" + \
-                "\n".join(state["errors"])
-            assert state["executed"] >= expected, \
-                f"only {state['executed']}/{expected} code cells ran: {state['prompts']}"
-
-            if after_run:
-                after_run(page)
-
-            step = "find the widget"
-            deadline = time.monotonic() + 30
-            while page.evaluate(bs.JS_MARK_WIDGET, slider_label) is None:
-                assert time.monotonic() < deadline, (
-                    f"no widget with a slider labelled {slider_label!r} next to an "
-                    f"Output showing an image")
-                time.sleep(0.25)
-            images = _widget_images(page)
-            assert len(images) == 1, f"expected one figure in the widget, got {len(images)}"
-            src0 = images[0]
-            assert src0.startswith(PNG_PREFIX) and len(src0) > 1000, src0[:80]
-
-            step = f"move the {slider_label!r} slider"
-            before, after = _move_slider(page, slider_label)
-            _log(f"slider {slider_label!r}: {before} -> {after}")
-            deadline = time.monotonic() + 30
-            while True:
-                images = _widget_images(page)
-                if len(images) == 1 and images[0] and images[0] != src0:
-                    break
-                errs = page.evaluate(bs.JS_IOPUB_ERRORS) + \
-                    page.evaluate(bs.JS_WIDGET_TEXT_ERRORS)
-                if errs or time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"the widget's figure was not redrawn after moving "
-                        f"{slider_label!r} ({before} -> {after}); kernel errors:\n"
-                        + ("\n".join(errs) or "(none)"))
-                time.sleep(0.25)
-            server.wait_kernel_idle(rel, timeout=30, stable=0.5)
-            time.sleep(0.5)  # let the last redraw land
-            images = _widget_images(page)
-            assert len(images) == 1, f"expected one figure after the move, got {len(images)}"
-            assert images[0].startswith(PNG_PREFIX) and images[0] != src0
-            widget_errors = page.evaluate(bs.JS_WIDGET_TEXT_ERRORS) + \
-                page.evaluate(bs.JS_IOPUB_ERRORS)
-            state = page.evaluate(bs.JS_NOTEBOOK_STATE)
-            assert not widget_errors and not state["errors"], \
-                "errors after moving the slider:\n" + "\n".join(widget_errors + state["errors"])
-            if os.environ.get("PGCOURSE_BROWSER_ARTIFACTS"):
-                page.locator('[data-pgtest="widget"]').screenshot(
-                    path=str(artifacts / f"{notebook.stem}-widget.png"))
-        except BaseException:
-            shot = artifacts / f"{notebook.stem}-failure.png"
-            try:
-                page.screenshot(path=str(shot), full_page=True)
-                print(f"\nbrowser test failed at step '{step}'; screenshot: {shot}")
-            except Exception as exc:  # the page may be gone
-                print(f"\nbrowser test failed at step '{step}'; no screenshot ({exc})")
-            print("browser console:\n  " + "\n  ".join(console[-30:]))
-            print(f"JupyterLab log ({server.log_path}):\n{server.log_tail()}")
-            raise
-        finally:
-            context.close()
-
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"\nbrowser test failed at step '{step}'; screenshot: {shot}")
+        except Exception as exc:  # the page may be gone
+            print(f"\nbrowser test failed at step '{step}'; no screenshot ({exc})")
+        print("browser console:\n  " + "\n  ".join(console[-30:]))
+        print(f"JupyterLab log ({server.log_path}):\n{server.log_tail()}")
+        raise
+    finally:
+        context.close()
+        server.shutdown_sessions(rel)
     assert notebook.read_bytes() == on_disk, "the test modified the notebook on disk"
-    _log(f"total {time.monotonic() - t0:.1f} s")
+    _log(f"{name}: total {time.monotonic() - t0:.1f} s")
+    return widgets
 
 
-@pytest.mark.parametrize("notebook, slider_label", _notebook_params())
-def test_lesson_widget_in_jupyterlab(notebook, slider_label, browser, tmp_path, artifacts):
-    check_widget_in_jupyterlab(notebook, browser, tmp_path, artifacts, slider_label=slider_label)
+def _lesson_params():
+    custom = os.environ.get("PGCOURSE_BROWSER_NOTEBOOK")
+    if custom:
+        return [pytest.param(Path(custom).resolve(), id=Path(custom).stem)]
+    only = [x.strip() for x in os.environ.get("PGCOURSE_BROWSER_LESSONS", "").split(",") if x.strip()]
+    return [pytest.param(p, id=f"lesson{p.name[:2]}") for p in LESSONS if not only or p.name[:2] in only]
 
 
-def test_rlhf_beta_widget_in_jupyterlab(browser, tmp_path, artifacts):
-    """Lesson 7: Run All trains the whole RLHF pipeline in the browser's kernel; then the 'beta' slider of the
-    beta-sweep widget (a SelectionSlider) is moved and its figure must be redrawn."""
-    check_widget_in_jupyterlab(LESSON_7, browser, tmp_path, artifacts, slider_label="beta")
+@pytest.mark.parametrize("notebook", _lesson_params())
+def test_lesson_widgets_in_jupyterlab(notebook, repo_lab, browser, artifacts, latencies):
+    if not notebook.is_relative_to(REPO):
+        pytest.skip("PGCOURSE_BROWSER_NOTEBOOK outside the repository: see test_demo_notebook_harness")
+    rel = notebook.relative_to(REPO).as_posix()
+    widgets = run_notebook_in_lab(repo_lab, browser, rel, artifacts, latencies, notebook.stem[:18])
+    has_widgets = bs.notebook_builds_widgets(notebook)
+    assert widgets or not has_widgets, f"{rel} builds widgets but none with controls was found"
 
 
 def test_demo_notebook_harness(browser, tmp_path, artifacts):
@@ -303,5 +368,23 @@ def test_demo_notebook_harness(browser, tmp_path, artifacts):
         out = page.evaluate(bs.JS_OUTPUT_TEXT)
         assert f"kernel prefix: {sys.prefix}" in out, out[:500]
 
-    check_widget_in_jupyterlab(demo, browser, tmp_path, artifacts,
-                               after_run=kernel_is_this_python)
+    with bs.jupyter_lab(demo.parent, tmp_path) as server:
+        widgets = run_notebook_in_lab(server, browser, demo.name, artifacts, Latencies(), "demo",
+                                      after_run=kernel_is_this_python)
+    assert [c["label"] for c in widgets[0]["controls"]] == [SLIDER_LABEL, "eta"]
+
+
+@pytest.mark.skipif(not os.environ.get("PGCOURSE_BROWSER_BASELINE"),
+                    reason="set PGCOURSE_BROWSER_BASELINE=<git ref> to compare its widgets' latency")
+def test_latency_before_after(browser, tmp_path, artifacts):
+    """The widgets of PGCOURSE_BROWSER_BASELINE and of the working tree, side by side in one notebook,
+    timed in one run: prints a before/after table."""
+    ref = os.environ["PGCOURSE_BROWSER_BASELINE"]
+    nb = bs.write_before_after_notebook(tmp_path / "nb" / "before_after.ipynb", REPO, ref)
+    table = Latencies()
+    table.loads.append(_load() + " at the start")
+    with bs.jupyter_lab(nb.parent, tmp_path) as server:
+        # The old widgets' readouts may be hidden (that is one of the things fixed): not checked here.
+        run_notebook_in_lab(server, browser, nb.name, artifacts, table, "before/after", readouts=False)
+    table.loads.append(_load() + " at the end")
+    print("\n\n" + bs.before_after_table(table.rows, ref, LATENCY_GOAL_MS, table.loads))

@@ -27,4 +27,4 @@ def test_unsolved_exercise_runs_without_traceback(path):
     n_checks = sum(c.source.count("= check_") for c in nb.cells if c.cell_type == "code")
     assert n_checks >= 2
     assert text.count("not attempted yet") >= n_checks, "every check should report 'not attempted yet'"
-    assert "❌" not in text
+    assert "✗" not in text

@@ -29,7 +29,7 @@ def test_perfect_critic_is_unbiased_at_every_lambda():
 
 
 @pytest.mark.parametrize("kwargs, msg", [
-    ({"lams": [1.5]}, "lams"), ({"lams": [0.5], "critic_error": 2.0}, "critic_error"),
+    ({"lams": [1.5]}, "lams"), ({"lams": [0.5], "critic_error": 2.5}, "critic_error"),
 ])
 def test_bad_arguments(kwargs, msg):
     with pytest.raises(ValueError, match=msg):

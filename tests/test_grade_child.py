@@ -67,7 +67,7 @@ def test_cells_may_still_call_the_reference_and_checks_are_stubbed(tmp_path):
     run, events = child(tmp_path, src)
     out = run.stdout.decode()
     assert "top level [ 0.5 -0.5]" in out and "check result False" in out and "fallback True" in out
-    assert "✅" not in out and "❌" not in out
+    assert "✓" not in out and "✗" not in out
     assert [e["kind"] for e in events if e["event"] == "case"] == ["value", "value"]
 
 

@@ -152,3 +152,46 @@ def test_soft_policy_widget_follows_the_temperature_and_stays_finite():
         SoftPolicyWidget(alpha=1000)
     with pytest.raises(ValueError, match="q_values"):
         SoftPolicyWidget(q_values=(1.0,))
+
+
+def test_preset_starts_selected_and_says_when_the_sliders_leave_it():
+    w = DistributionUpdateWidget(n_actions=3)
+    assert w.presets.value == w.presets.options[0]  # never an empty dropdown
+    w.presets.value = "a1 favoured"
+    assert w.theta[0] == 2.0
+    w.controls["logit1"].value = 1.0
+    assert w.presets.value == w.presets.options[0]
+
+
+def test_gae_critic_error_default_sits_inside_its_range_and_every_position_is_precomputed():
+    w = GAELambdaWidget(n_episodes=500)
+    opts = list(w.controls["critic_error"].options)
+    assert opts[0] < w.controls["critic_error"].value < opts[-1]
+    for e in opts:
+        w.controls["critic_error"].value = e
+        assert w.result is w.results[e] and np.all(np.isfinite(w.result["mse"]))
+    with pytest.raises(ValueError, match="critic_error"):
+        GAELambdaWidget(critic_error=0.3)
+
+
+def test_clip_title_at_zero_advantage_says_the_objective_is_flat():
+    w = ClippedObjectiveWidget()
+    w.controls["adv"].value = 0.0
+    assert "flat, no gradient anywhere" in w.ax_l.get_title() and "where nowhere" not in w.ax_l.get_title()
+
+
+def test_each_step_sends_a_new_png_and_blitting_matches_a_full_draw():
+    from io import BytesIO
+
+    from PIL import Image
+
+    w = AdvantageWidget()
+    png0 = bytes(w.image.value)
+    w.controls["logit0"].value = 2.0
+    png1 = bytes(w.image.value)
+    assert png1 != png0 and png1.startswith(b"\x89PNG")
+    blitted = np.asarray(Image.open(BytesIO(png1)).convert("RGB"), dtype=int)
+    w.relayout()
+    w.redraw()  # a full draw of the same state
+    full = np.asarray(Image.open(BytesIO(bytes(w.image.value))).convert("RGB"), dtype=int)
+    assert blitted.shape == full.shape and np.abs(blitted - full).max() <= 8

@@ -23,6 +23,9 @@ from pgcourse.util import to_numpy
 NOT_ATTEMPTED = "not attempted yet"
 PASSED = "passed"
 FAILED = "failed"
+# Verdict symbols from basic Unicode blocks (Dingbats, Geometric Shapes) that DejaVu and every common
+# font draw; colour emoji show as empty boxes where no emoji font is installed.
+SYMBOLS = {PASSED: "\u2713", NOT_ATTEMPTED: "\u25cb", FAILED: "\u2717"}  # ✓ ○ ✗
 
 
 @dataclass
@@ -316,7 +319,7 @@ def _diagnose(i, got, cases, student, mistakes, mistake_output, atol, rtol) -> M
 
 
 def format_result(r: CheckResult) -> str:
-    icon = {PASSED: "✅", NOT_ATTEMPTED: "⏳"}.get(r.status, "❌")
+    icon = SYMBOLS.get(r.status, SYMBOLS[FAILED])
     text = f"{icon} {r.name}: {r.status}. {r.message}"
     if r.hint:
         text += f"\n  hint: {r.hint}"

@@ -98,7 +98,8 @@ def gae_bias_variance(chain: Chain, lams, critic_error: float = 1.0, n_episodes:
     """Bias^2 and variance of GAE(lambda) advantages, per lambda in `lams`.
 
     The critic is under-trained: V_hat = (1 - critic_error) * V + critic_error * mean(V), the true values
-    shrunk toward their average (critic_error in [0, 1]; 0 is a perfect critic). The target is
+    shrunk toward their average (critic_error in [0, 2]: 0 is a perfect critic, 1 knows only the average,
+    2 ranks the states backwards). The target is
     Q(s, a) - V_hat(s): what a lambda = 1 estimate is unbiased for, and all the policy gradient needs
     (a state-only offset is a baseline). For each visited (s, a): bias = E[A_hat | s, a] - target,
     variance = Var[A_hat | s, a]; both averaged over visits. Returns lams, bias2, var, mse (len(lams),)
@@ -107,8 +108,8 @@ def gae_bias_variance(chain: Chain, lams, critic_error: float = 1.0, n_episodes:
     lams = np.asarray(lams, dtype=float)
     if lams.ndim != 1 or lams.size == 0 or lams.min() < 0 or lams.max() > 1:
         raise ValueError(f"lams must be a non-empty 1-D array of values in [0, 1], got {lams}")
-    if not 0.0 <= critic_error <= 1.0:
-        raise ValueError(f"critic_error must be in [0, 1], got {critic_error}")
+    if not 0.0 <= critic_error <= 2.0:
+        raise ValueError(f"critic_error must be in [0, 2], got {critic_error}")
     setup = _setup(chain, critic_error, n_episodes, seed)
     bias2, var, mean_adv = [], [], []
     for lam in lams:
@@ -141,8 +142,8 @@ def nstep_bias_variance(chain: Chain, ns, critic_error: float = 1.0, n_episodes:
 
 def _setup(chain: Chain, critic_error: float, n_episodes: int, seed: int) -> dict:
     """The shrunk critic, its target Q - V_hat, the episodes and the per-visit (s, a) keys."""
-    if not 0.0 <= critic_error <= 1.0:
-        raise ValueError(f"critic_error must be in [0, 1], got {critic_error}")
+    if not 0.0 <= critic_error <= 2.0:
+        raise ValueError(f"critic_error must be in [0, 2], got {critic_error}")
     ex = exact_values(chain)
     v_hat = (1 - critic_error) * ex["V"] + critic_error * ex["V"].mean()
     ro = rollouts(chain, n_episodes, seed)
