@@ -65,7 +65,8 @@ def test_exact_values_match_exact_return_and_monte_carlo():
     for s in range(3):
         for a in range(2):
             m = (traj["obs"][:, 0] == s) & (traj["act"][:, 0] == a)
-            assert G[m].mean() == pytest.approx(ex["Q"][0, s, a], abs=5 * G[m].std() / np.sqrt(m.sum()))
+            tol = 5 * G[m].std() / np.sqrt(m.sum())
+            assert G[m].mean() == pytest.approx(ex["Q"][0, s, a], abs=tol)
 
 
 def test_exact_values_rejects_bad_theta():
@@ -78,7 +79,7 @@ def test_short_corridor_values():
     np.testing.assert_allclose(v, -1 / (1 - 0.99))          # deterministic: never reaches the goal
     ps = np.linspace(0, 1, 2001)
     vals = tabular.short_corridor_values(ps, gamma=0.999999)
-    assert ps[vals.argmax()] == pytest.approx(2 - np.sqrt(2), abs=1e-3)   # Sutton & Barto's optimum
+    assert ps[vals.argmax()] == pytest.approx(2 - np.sqrt(2), abs=1e-3)   # Sutton & Barto
     assert vals.max() == pytest.approx(-(6 + 4 * np.sqrt(2)), abs=1e-3)
     with pytest.raises(ValueError):
         tabular.short_corridor_values([1.5])

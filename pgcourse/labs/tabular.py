@@ -122,7 +122,8 @@ def exact_values(theta, mdp: TabularMDP) -> dict[str, np.ndarray]:
     """
     theta = np.asarray(theta, dtype=np.float64)
     if theta.shape != (mdp.n_states, mdp.n_actions):
-        raise ValueError(f"theta must have shape {(mdp.n_states, mdp.n_actions)}, got {theta.shape}")
+        raise ValueError(f"theta must have shape {(mdp.n_states, mdp.n_actions)}, "
+                         f"got {theta.shape}")
     z = np.exp(theta - theta.max(-1, keepdims=True))
     pi = z / z.sum(-1, keepdims=True)
     H, S = mdp.horizon, mdp.n_states
