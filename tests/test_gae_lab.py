@@ -50,4 +50,4 @@ def test_nstep_bias_variance_rejects_bad_n():
         with pytest.raises(ValueError, match="ns"):
             gae_lab.nstep_bias_variance(gae_lab.Chain(), bad)
     with pytest.raises(ValueError, match="critic_error"):
-        gae_lab.nstep_bias_variance(gae_lab.Chain(), [1], critic_error=2.0)
+        gae_lab.nstep_bias_variance(gae_lab.Chain(), [1], critic_error=2.5)
