@@ -10,7 +10,8 @@ from pgcourse.lm import bench
 def _fake(seed=0, ppo1_kl=0.7):
     s = lambda g0, gp, gf, pf, kl, gram, klp=0.5: dict(gold_start=g0, gold_peak=gp, gold_final=gf,  # noqa: E731
                                                         proxy_start=0.0, proxy_final=pf, kl_final=kl,
-                                                        kl_at_gold_peak=klp, grammatical_final=gram, seconds=1.0)
+                                                        kl_at_gold_peak=klp, grammatical_final=gram, seconds=1.0,
+                                                        curve_kl=[0.0, kl], curve_gold=[g0, gf])
     return {"seed": seed, "sft": {"gap": 0.015, "grammatical": 0.95},
             "rm": {"acc_gold": 0.96, "acc_labels": 0.64, "bayes": 0.65, "min_w_positive": 1.0, "max_w_negative": -0.9},
             "hacked_sample": {"proxy": 20.0, "gold": -9.0, "repeats": 10},
@@ -27,6 +28,10 @@ def test_claims_hold_on_a_good_run_and_fail_on_a_bad_one():
     assert all(bench.claims(_fake()).values())
     bad = bench.claims(_fake(ppo1_kl=20.0))
     assert not bad["ppo1_kl<=1.5"] and not bad["ppo_kl_decreasing_in_beta"] and bad["sft_gap<=0.03"]
+    worse = _fake()
+    worse["dpo"]["1.0"]["gold_final"] = 0.0   # 0.3 below the sweep's evaluation nearest KL 0.3 (gold 0.3)
+    worse["dpo"]["1.0"]["kl_final"] = 0.3
+    assert not bench.claims(worse)["gold_dpo-gold_ppo_sweep_at_matched_kl>=-0.2"]
 
 
 def test_main_prints_one_json_line_per_seed_and_a_summary(monkeypatch, capsys):
