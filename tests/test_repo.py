@@ -86,3 +86,19 @@ def test_environment_yml_agrees_with_pyproject():
 def test_torch_is_pinned():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert "torch==2.13.0" in deps, "pin torch==2.13.0: a looser pin downloads a multi-GB CUDA build"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_markdown_inside_details_renders(path):
+    """A quiz answer's Markdown (emphasis, lists, math) renders in JupyterLab only when a blank line follows
+    `</summary>` and precedes `</details>`; LaTeX-style ``quotes'' show as two closing quotes."""
+    nb = nbformat.read(path, as_version=4)
+    bad = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "markdown":
+            continue
+        if re.search(r"</summary>(?!\n\n)", c.source) or re.search(r"(?<!\n\n)</details>", c.source):
+            bad.append(f"cell {i}: no blank line after </summary> or before </details>")
+        if re.search(r"``[^`]+''", c.source):
+            bad.append(f"cell {i}: ``LaTeX quotes''; use “ ”")
+    assert not bad, f"{path.relative_to(ROOT)}: " + "; ".join(bad)
