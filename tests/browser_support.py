@@ -287,6 +287,7 @@ def write_before_after_notebook(path: Path, repo: Path, ref: str) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(
+        "%matplotlib inline\n"  # the old widgets display their Figure through the inline backend
         "import sys\n"
         f"sys.path[:0] = [{str(base)!r}, {str(repo / 'tests')!r}]\n"
         "import before_widgets, before_rlhf_widgets\n"

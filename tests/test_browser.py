@@ -44,7 +44,8 @@ SLIDER_LABEL = "G (return)"  # the stand-in notebook's slider
 MOVES = 6  # key presses per slider (alternating right / left): the median of these is reported
 LATENCY_GOAL_MS = 150
 PNG_PREFIX = "data:image/png;base64,"
-RUN_ALL_TIMEOUT = 180  # s; a lesson must run in 90 s, leave room on busy CI
+# s; a lesson must run in 90 s on a quiet machine (tested elsewhere): leave room on a busy one
+RUN_ALL_TIMEOUT = float(os.environ.get("PGCOURSE_BROWSER_RUN_TIMEOUT", 420))
 VIEWPORT = {"width": 1280, "height": 800}  # a laptop's browser window
 
 pytestmark = pytest.mark.browser
