@@ -589,7 +589,8 @@ JS_LIST_WIDGETS = r"""
     const src = cell.querySelector('.jp-InputArea .cm-content');
     const first = src ? (src.querySelector('.cm-line') || {}).textContent || '' : '';
     v.setAttribute('data-pgview', String(out.length));
-    out.push({view: out.length, cell: cells.indexOf(cell), title: first.trim(), controls});
+    out.push({view: out.length, cell: cells.indexOf(cell), title: first.trim(),
+              source: src ? src.textContent : '', controls});
   }
   return out;
 }
