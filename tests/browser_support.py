@@ -263,7 +263,9 @@ def notebook_builds_widgets(path: Path) -> bool:
 # The widgets timed before and after, with the lessons' arguments.
 BEFORE_AFTER_WIDGETS = [
     ("DistributionUpdateWidget", "w.DistributionUpdateWidget(n_actions=3)"),
-    ("BanditLearningWidget", "w.BanditLearningWidget(means=(1.0, 2.0, 3.0), steps=300, lr=0.1, seed=0)"),
+    # at step 0 the policy is uniform whatever lr and seed: start at the end, as lesson 1 leaves it
+    ("BanditLearningWidget", "b = w.BanditLearningWidget(means=(1.0, 2.0, 3.0), steps=300, lr=0.1, seed=0)\n"
+                             "b.controls['step'].value = 300\nb"),
     ("AdvantageWidget", "w.AdvantageWidget(q_values=(1.0, 3.0, 2.0))"),
     ("GAELambdaWidget", "w.GAELambdaWidget(critic_error=1.0)"),
     ("ClippedObjectiveWidget", "w.ClippedObjectiveWidget(eps=0.2, adv=1.0)"),
