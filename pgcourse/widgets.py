@@ -400,7 +400,14 @@ class GAELambdaWidget(FigureWidget):
         self.ax_a.set_xticks(range(S), [f"s{i}" for i in range(S)])
         self.ax_a.set_ylabel("advantage of 'right'")
         self.ax_a.legend(loc="lower left", fontsize=8)
-        self.dynamic(self.marker, self.est_bars, self.tgt_bars, zero, self.ax_c.title, self.ax_a.get_legend())
+        # Limits that hold every precomputed critic error: moving either slider redraws only the data.
+        top = max(max(r["mse"].max() for r in self.results.values()), 1e-9)
+        self.ax_c.set_ylim(0, 1.1 * top)
+        lim = max(max(np.abs(r["mean_adv"][:, :, 1]).max(), np.abs(r["target"][:, 1]).max())
+                  for r in self.results.values()) * 1.15
+        self.ax_a.set_ylim(-max(lim, 1e-9), max(lim, 1e-9))
+        self.dynamic(self.l_bias, self.l_var, self.l_mse, self.marker, self.est_bars, self.tgt_bars, zero,
+                     self.ax_c.title, self.ax_c.get_legend(), self.ax_a.get_legend())
         self.controls["critic_error"].observe(lambda ch: self.measure(), names="value")
         self.controls["lam"].observe(lambda ch: self.show(), names="value")
         self.widget = self._above([[self.controls["lam"], self.controls["critic_error"]]])
@@ -410,14 +417,9 @@ class GAELambdaWidget(FigureWidget):
         """Show the (precomputed) measurement for the slider's critic error."""
         self.result = self.results[float(self.controls["critic_error"].value)]
         r = self.result
-        self.relayout()  # new y limits, new tick labels
         self.l_bias.set_data(r["lams"], r["bias2"])
         self.l_var.set_data(r["lams"], r["var"])
         self.l_mse.set_data(r["lams"], r["mse"])
-        top = max(r["mse"].max(), 1e-9)
-        self.ax_c.set_ylim(0, 1.1 * top)
-        lim = max(np.abs(r["mean_adv"][:, :, 1]).max(), np.abs(r["target"][:, 1]).max(), 1e-9) * 1.15
-        self.ax_a.set_ylim(-lim, lim)
         self.show()
 
     def show(self) -> None:

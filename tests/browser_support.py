@@ -263,7 +263,9 @@ def notebook_builds_widgets(path: Path) -> bool:
 # The widgets timed before and after, with the lessons' arguments.
 BEFORE_AFTER_WIDGETS = [
     ("DistributionUpdateWidget", "w.DistributionUpdateWidget(n_actions=3)"),
-    ("BanditLearningWidget", "w.BanditLearningWidget(means=(1.0, 2.0, 3.0), steps=300, lr=0.1, seed=0)"),
+    # at step 0 the policy is uniform whatever lr and seed: start at the end, as lesson 1 leaves it
+    ("BanditLearningWidget", "b = w.BanditLearningWidget(means=(1.0, 2.0, 3.0), steps=300, lr=0.1, seed=0)\n"
+                             "b.controls['step'].value = 300\nb"),
     ("AdvantageWidget", "w.AdvantageWidget(q_values=(1.0, 3.0, 2.0))"),
     ("GAELambdaWidget", "w.GAELambdaWidget(critic_error=1.0)"),
     ("ClippedObjectiveWidget", "w.ClippedObjectiveWidget(eps=0.2, adv=1.0)"),
@@ -287,6 +289,7 @@ def write_before_after_notebook(path: Path, repo: Path, ref: str) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(
+        "%matplotlib inline\n"  # the old widgets display their Figure through the inline backend
         "import sys\n"
         f"sys.path[:0] = [{str(base)!r}, {str(repo / 'tests')!r}]\n"
         "import before_widgets, before_rlhf_widgets\n"
@@ -588,7 +591,8 @@ JS_LIST_WIDGETS = r"""
     const src = cell.querySelector('.jp-InputArea .cm-content');
     const first = src ? (src.querySelector('.cm-line') || {}).textContent || '' : '';
     v.setAttribute('data-pgview', String(out.length));
-    out.push({view: out.length, cell: cells.indexOf(cell), title: first.trim(), controls});
+    out.push({view: out.length, cell: cells.indexOf(cell), title: first.trim(),
+              source: src ? src.textContent : '', controls});
   }
   return out;
 }
