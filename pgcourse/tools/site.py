@@ -145,8 +145,11 @@ def static_outputs(view: dict, widgets: dict) -> list:
     controls: list[str] = []
     inner: list = []
     _walk(model_id, widgets, controls, inner, set())
-    if is_progress_bar(model_id, widgets):
-        return [nbformat.v4.new_output("stream", name="stdout", text=" ".join(controls) + "\n")]
+    if is_progress_bar(model_id, widgets):  # tqdm's texts already say how far it got
+        kids = [widgets.get(_model_id(c) or "", {}) for c in widgets[model_id].get("children", [])]
+        texts = [_control_text(k) for k in kids if k.get("_model_name") in ("HTMLModel", "LabelModel")]
+        line = " ".join(t for t in texts if t).replace("\u2007", " ")
+        return [nbformat.v4.new_output("stream", name="stdout", text=line + "\n")]
     has_figure = any("image/png" in o.get("data", {}) for o in inner)
     what = "the figure" if has_figure else "the controls"
     parts = [f'<p class="pgcourse-widget-note">{LIVE_NOTE.format(what=what)}</p>']
