@@ -226,7 +226,7 @@ def test_feedback_shows_the_failing_case_and_the_hint(graded):
     assert "hint: the sign is flipped" in fb and "Likely mistake: sign flipped" in fb
     assert len(list((graded["out"] / "feedback").rglob("*.md"))) == len(graded["expect"])
     solved = (graded["out"] / "feedback" / "solved" / f"{L1}.md").read_text()
-    assert "score: 3/3" in solved and "✅ softmax_score: passed" in solved
+    assert "score: 3/3" in solved and "✓ softmax_score: passed" in solved
     assert "printed" in (graded["out"] / "feedback" / "prints_100mb" / f"{L1}.md").read_text()
 
 

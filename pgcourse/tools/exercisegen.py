@@ -48,8 +48,8 @@ BANNER = (
     "`python -m pgcourse start` once in the course folder, then open `work/exercises/{name}` "
     "(if this notebook is already in `work/`, you are in the right place).\n\n"
     "Each exercise is a function that stops at `raise NotImplementedError`. Replace that line with your code, "
-    "run the cell, then run the check under it. The check answers at once: ✅ passed, ⏳ not attempted yet, "
-    "or ❌ failed with the first failing case (inputs, expected, what you returned) and a hint naming the "
+    "run the cell, then run the check under it. The check answers at once: ✓ passed, ○ not attempted yet, "
+    "or ✗ failed with the first failing case (inputs, expected, what you returned) and a hint naming the "
     "likely mistake. Cells further down that need a function you have not solved yet use the reference "
     "from `pgcourse` and say so, so the notebook always runs top to bottom."
 )

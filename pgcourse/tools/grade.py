@@ -45,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pgcourse.checks.core import EXERCISES, PASSED, NOT_ATTEMPTED, CheckResult, Exercise, Outcome, \
+from pgcourse.checks.core import EXERCISES, FAILED, PASSED, NOT_ATTEMPTED, SYMBOLS, CheckResult, Exercise, Outcome, \
     format_result, not_a_function, verdict
 from pgcourse.tools import plaindata, sandbox
 
@@ -663,7 +663,7 @@ class Grader:
                 "reason": " ".join(str(reason).split())[:500]}
 
     def _section(self, e, status, points, text, result: CheckResult | None = None) -> str:
-        icon = {"passed": "✅", "not attempted": "⏳"}.get(status, "❌")
+        icon = {"passed": SYMBOLS[PASSED], "not attempted": SYMBOLS[NOT_ATTEMPTED]}.get(status, SYMBOLS[FAILED])
         body = text if result is not None else f"{text}."
         if result is not None and result.mistake:
             body += f"\n\nLikely mistake: {result.mistake}"
