@@ -81,7 +81,7 @@ def test_bubblewrap_shows_only_python_and_pgcourse_read_only(tmp_path):
     src = (f"import os\nfor p in [{str(ROOT / 'solutions')!r}, {str(secret)!r}, '/root', '/home']:\n"
            "    print(p, os.path.exists(p) and bool(os.listdir(p) if os.path.isdir(p) else True))\n"
            "import pgcourse, numpy\nprint('pgcourse', os.path.dirname(pgcourse.__file__))\n"
-           "for p in ['/usr/x', os.path.dirname(pgcourse.__file__) + '/x', '/tmp/x', 'here.txt']:\n"
+           "for p in ['/usr/x', os.path.dirname(pgcourse.__file__) + '/x', '/tmp/sandbox-probe.txt', 'here.txt']:\n"
            "    try:\n        open(p, 'w').write('x')\n        print('wrote', p)\n"
            "    except OSError as e:\n        print('refused', p, e.errno)\n"
            "print('pids', sorted(int(d) for d in os.listdir('/proc') if d.isdigit()))")
