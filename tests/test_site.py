@@ -315,3 +315,14 @@ def test_site_pages_in_chromium(built, server, browser):
     if numbers is None or "01" in numbers:
         state = _open(browser, server + "lessons/01_log_derivative_trick.html", server)[0]
         assert state["static_widgets"] >= 2 and len(state["imgs"]) >= 4, state["static_widgets"]
+
+
+def test_an_image_widget_shows_its_figure():
+    from pgcourse.tools import site
+
+    widgets = {"box": {"_model_name": "VBoxModel", "children": ["IPY_MODEL_img", "IPY_MODEL_s"]},
+               "img": {"_model_name": "ImageModel", "format": "png", "_png_base64": "iVBORw0KGgo="},
+               "s": {"_model_name": "FloatSliderModel", "description": "beta", "value": 0.5}}
+    outs = site.static_outputs({"model_id": "box"}, widgets)
+    assert [o["data"].get("image/png") for o in outs[1:]] == ["iVBORw0KGgo="]
+    assert "beta: 0.5" in outs[0]["data"]["text/html"] and "the figure" in outs[0]["data"]["text/html"]

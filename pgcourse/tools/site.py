@@ -117,6 +117,11 @@ def _walk(model_id: str, widgets: dict, controls: list[str], outputs: list, seen
     if state.get("_model_name") == "OutputModel":
         outputs.extend(copy.deepcopy(state.get("outputs", [])))
         return
+    if state.get("_model_name") == "ImageModel":   # a widget's figure, drawn into an Image in place
+        if state.get("_png_base64") and state.get("format", "png") == "png":
+            outputs.append({"output_type": "display_data", "metadata": {},
+                            "data": {"image/png": state["_png_base64"], "text/plain": "(figure)"}})
+        return
     if state.get("_model_name") in ("FloatProgressModel", "IntProgressModel"):
         controls.append(f"{state.get('value', 0):g} / {state.get('max', 0):g}")
         return
@@ -198,7 +203,12 @@ def _client_class():
         async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
             cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
             if any(WIDGET_VIEW in o.get("data", {}) for o in cell.get("outputs", [])):
-                self.snapshots[cell_index] = copy.deepcopy(self.widget_state)
+                states = copy.deepcopy(self.widget_state)
+                for model_id, buffers in self.widget_buffers.items():   # an Image widget's PNG bytes
+                    png = buffers.get(("value",))
+                    if model_id in states and png and png.get("encoding") == "base64":
+                        states[model_id]["_png_base64"] = png["data"]
+                self.snapshots[cell_index] = states
             return cell
 
     return SnapshotClient
