@@ -672,3 +672,29 @@ JS_HAS_FIGURE_WIDGET = r"""
                s.closest('.jp-OutputArea-output').querySelector(
                    '.widget-image, .widget-output .jp-OutputArea img'))
 """
+
+
+def require_browser(what: str = "browser test", modules: dict[str, str] | None = None) -> None:
+    """Skip (or, where CI or PGCOURSE_REQUIRE_BROWSER=1 is set, fail) when playwright, Debian's Chromium or
+    one of `modules` (import name -> how to install it) is missing."""
+    import os
+
+    import pytest
+
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright Python package (pip install playwright)")
+    if not os.access(CHROMIUM, os.X_OK):
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    for mod, install in (modules or {}).items():
+        try:
+            __import__(mod)
+        except ImportError:
+            missing.append(f"{mod} ({install})")
+    if missing:
+        msg = f"{what} needs " + " and ".join(missing)
+        if os.environ.get("PGCOURSE_REQUIRE_BROWSER") == "1" or os.environ.get("CI"):
+            pytest.fail(msg + " (PGCOURSE_REQUIRE_BROWSER=1 or CI is set, so this is a failure)", pytrace=False)
+        pytest.skip(msg)

@@ -52,18 +52,7 @@ pytestmark = pytest.mark.browser
 
 
 def _require_browser():
-    missing = []
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright Python package (pip install playwright)")
-    if not os.access(bs.CHROMIUM, os.X_OK):
-        missing.append(f"{bs.CHROMIUM} (apt-get install chromium)")
-    if missing:
-        msg = "browser test needs " + " and ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(msg + " - CI must install them", pytrace=False)
-        pytest.skip(msg)
+    bs.require_browser()
 
 
 @pytest.fixture(scope="module")

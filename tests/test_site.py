@@ -34,10 +34,6 @@ REPO = Path(__file__).resolve().parents[1]
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
-def _required() -> bool:
-    return bool(os.environ.get("CI") or os.environ.get("PGCOURSE_REQUIRE_BROWSER"))
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # the parts, without a browser
 
@@ -154,23 +150,8 @@ def test_command_is_registered():
 
 
 def _require_browser():
-    missing = []
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright Python package (pip install playwright)")
-    if not os.access(bs.CHROMIUM, os.X_OK):
-        missing.append(f"{bs.CHROMIUM} (apt-get install chromium)")
-    for mod in ("sphinx", "myst_nb", "sphinx_book_theme"):
-        try:
-            __import__(mod)
-        except ImportError:
-            missing.append(f"{mod} (pip install -e '.[site]')")
-    if missing:
-        msg = "the site's browser test needs " + " and ".join(missing)
-        if _required():
-            pytest.fail(msg + " - CI must install them", pytrace=False)
-        pytest.skip(msg)
+    bs.require_browser("the site's browser test", {m: "pip install -e '.[site]'" for m in
+                                                  ("sphinx", "myst_nb", "sphinx_book_theme")})
 
 
 @pytest.fixture(scope="module")
